@@ -1,0 +1,138 @@
+"""The ``tangrnn`` command: LightningCLI's verbs (fit, validate, test, predict) plus tangrnn's own.
+
+tangrnn's own verbs that are no Trainer method (``plugins``, ``data``) are dispatched here before LightningCLI
+is built. Errors a user can fix are printed as one line with exit status 2; ``--debug`` (or
+``TANGRNN_DEBUG=1``) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from tangrnn_core.errors import TangrnnError
+
+DEBUG_ENV = "TANGRNN_DEBUG"
+
+USAGE = """\
+tangrnn: recurrent neural networks that learn to write Tang poems.
+
+Training and evaluation (LightningCLI; `tangrnn VERB --help` lists every option):
+  tangrnn fit --config configs/quickstart.yaml     train, printing sample poems at each validation
+  tangrnn validate|test --config C --ckpt_path P   perplexity of a checkpoint on the val/test split
+  tangrnn predict --config C --ckpt_path P         write poems with a checkpoint
+
+tangrnn's own verbs:
+  tangrnn plugins [--options NAME]                 list the architectures found through entry points
+  tangrnn data build|info ...                      rebuild or inspect a corpus file
+
+Add --debug (or set TANGRNN_DEBUG=1) to see tracebacks.
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Runs the ``tangrnn`` command with ``argv`` (default: the process's arguments) and exits on errors."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
+    if "--debug" in args:
+        args.remove("--debug")
+        debug = True
+    try:
+        status = _dispatch(args)
+    except TangrnnError as error:
+        if debug:
+            raise
+        _fail(str(error))
+    except KeyboardInterrupt:
+        _fail("interrupted")
+    except Exception as error:
+        if debug:
+            raise
+        cause = _user_error_in_chain(error)
+        if cause is None:
+            _fail(
+                f"unexpected {type(error).__name__}: {_first_line(error)} "
+                f"(this may be a bug; rerun with --debug for the traceback)"
+            )
+        _fail(str(cause))
+    if status:
+        sys.exit(status)
+
+
+def _dispatch(args: list[str]) -> int:
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if args else 2
+    if args[0] == "plugins":
+        return plugins_command(args[1:])
+    if args[0] == "data":
+        from tangrnn_core.data.commands import run
+
+        return run(args[1:])
+    from tangrnn_core.lightning_cli import run_lightning_cli
+
+    run_lightning_cli(args)
+    return 0
+
+
+def plugins_command(args: list[str]) -> int:
+    """``tangrnn plugins``: every architecture found, with its class, distribution and version."""
+    from tangrnn_core.registry import DISABLE_AUTOLOAD_ENV, default_registry
+
+    parser = argparse.ArgumentParser(
+        prog="tangrnn plugins",
+        description="List the architectures registered in the 'tangrnn.architectures' entry-point group. "
+        f"Set {DISABLE_AUTOLOAD_ENV}=1 to ignore third-party plugins.",
+    )
+    parser.add_argument("--options", metavar="NAME", help="print the options of one architecture and their help")
+    options = parser.parse_args(args)
+    registry = default_registry()
+    if options.options:
+        return _print_options(options.options)
+    rows = [("NAME", "CLASS", "DISTRIBUTION", "VERSION", "STATUS")]
+    for status in registry.statuses():
+        source = status.source
+        rows.append(
+            (source.name, source.target, source.distribution, source.version, status.problem or "ok")
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4])
+    return 0
+
+
+def _print_options(name: str) -> int:
+    from jsonargparse import ArgumentParser
+
+    from tangrnn_core.registry import resolve_architecture
+
+    cls = resolve_architecture(name)
+    summary = (cls.__doc__ or "").strip().split("\n\n")[0]
+    parser = ArgumentParser(prog=f"tangrnn plugins --options {name}", description=summary)
+    parser.add_class_arguments(cls, skip={"tokens"})
+    print(parser.format_help())
+    return 0
+
+
+def _user_error_in_chain(error: BaseException) -> TangrnnError | None:
+    """LightningCLI and jsonargparse wrap errors raised while building objects; find the user's one."""
+    seen = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, TangrnnError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _fail(message: str) -> None:
+    print(f"tangrnn: error: {message}", file=sys.stderr)
+    sys.exit(2)

@@ -1,0 +1,215 @@
+"""From a corpus file to normalised, filtered, split and encoded poems, cached on disk.
+
+The cache key covers the corpus checksum and every option that changes the result, so a changed corpus or
+option never reuses a stale cache, and every process of a distributed run computes the same thing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from tangrnn_core.data.corpus import read_corpus
+from tangrnn_core.data.forms import Form, classify
+from tangrnn_core.data.normalize import LINE_END_MARKS, normalize_poem, to_script
+from tangrnn_core.data.split import split_of
+from tangrnn_core.data.vocab import Vocabulary
+from tangrnn_core.errors import ConfigError, CorpusError
+
+SPLITS = ("train", "val", "test")
+# Bump when the prepared layout or the normalisation changes, so old caches are not reused.
+CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """Everything that decides which poems are used and how they are written (see PoetryDataModule)."""
+
+    script: str = "simplified"
+    forms: tuple[str, ...] | None = None
+    authors: tuple[str, ...] | None = None
+    min_chars: int = 10
+    max_chars: int = 200
+    max_poems: int | None = None
+    min_count: int = 2
+    val_fraction: float = 0.02
+    test_fraction: float = 0.02
+
+
+@dataclass
+class SplitData:
+    """The poems of one split: their texts, ids and forms, and the texts encoded as one flat id tensor."""
+
+    poem_ids: list[str]
+    texts: list[str]
+    forms: list[str]
+    ids: torch.Tensor  # int32, all poems back to back
+    offsets: torch.Tensor  # int64, poem i is ids[offsets[i]:offsets[i + 1]]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def lengths(self) -> torch.Tensor:
+        return self.offsets[1:] - self.offsets[:-1]
+
+    def encoded(self, index: int) -> torch.Tensor:
+        return self.ids[self.offsets[index] : self.offsets[index + 1]]
+
+
+@dataclass
+class PreparedCorpus:
+    vocabulary: Vocabulary
+    splits: dict[str, SplitData]
+    checksum: str
+    dropped_damaged: int
+    filtered_out: int
+
+    def reencode(self, vocabulary: Vocabulary) -> PreparedCorpus:
+        """The same poems encoded with another vocabulary (a checkpoint's)."""
+        splits = {name: _encode_split(vocabulary, s.poem_ids, s.texts, s.forms) for name, s in self.splits.items()}
+        return PreparedCorpus(vocabulary, splits, self.checksum, self.dropped_damaged, self.filtered_out)
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("TANGRNN_CACHE_DIR") or Path.home() / ".cache" / "tangrnn")
+
+
+def prepare(corpus: str | None, options: DataOptions, cache_dir: str | os.PathLike | None = None) -> PreparedCorpus:
+    """Reads, normalises, filters, splits and encodes a corpus, or loads the result from the cache.
+
+    Args:
+        corpus: a corpus file (``None``: the bundled Tang corpus).
+        options: what to keep and how.
+        cache_dir: where prepared data is kept (``None``: ``$TANGRNN_CACHE_DIR`` or ``~/.cache/tangrnn``).
+    """
+    _validate(options)
+    loaded = read_corpus(corpus)
+    key = hashlib.sha256(
+        json.dumps([CACHE_FORMAT, loaded.checksum, asdict(options)], sort_keys=True, ensure_ascii=False).encode()
+    ).hexdigest()[:24]
+    cache_file = Path(cache_dir or default_cache_dir()) / f"prepared-{key}.pt"
+    cached = _load_cache(cache_file)
+    if cached is not None:
+        return cached
+    prepared = _prepare(loaded, options)
+    _save_cache(cache_file, prepared)
+    return prepared
+
+
+def _validate(options: DataOptions) -> None:
+    if options.script not in ("simplified", "traditional"):
+        raise ConfigError(f"data.script must be 'simplified' or 'traditional', got '{options.script}'")
+    if options.min_chars < 1 or options.max_chars < options.min_chars:
+        raise ConfigError(
+            f"data.min_chars ({options.min_chars}) must be at least 1 and at most data.max_chars ({options.max_chars})"
+        )
+    if options.min_count < 1:
+        raise ConfigError(f"data.min_count must be at least 1, got {options.min_count}")
+    if options.max_poems is not None and options.max_poems < 1:
+        raise ConfigError(f"data.max_poems must be at least 1 (or null for all), got {options.max_poems}")
+    for name in options.forms or ():
+        Form.parse(name)
+
+
+def _prepare(loaded, options: DataOptions) -> PreparedCorpus:
+    normalised = []
+    dropped = 0
+    for poem in loaded.poems:
+        result = normalize_poem(poem.paragraphs, poem.strains)
+        if result is None:
+            dropped += 1
+        else:
+            normalised.append((poem, result.text))
+    if not normalised:
+        raise CorpusError(
+            f"no usable poem in {loaded.path}: every poem is empty or damaged; check that it holds Chinese verse"
+        )
+    texts = to_script([text for _, text in normalised], options.script)
+    wanted_forms = {Form.parse(name) for name in options.forms} if options.forms else None
+    wanted_authors = set(options.authors) if options.authors else None
+    kept: dict[str, tuple[list[str], list[str], list[str]]] = {name: ([], [], []) for name in SPLITS}
+    count = 0
+    for (poem, _), text in zip(normalised, texts):
+        if not options.min_chars <= len(text) <= options.max_chars:
+            continue
+        if wanted_authors is not None and poem.author not in wanted_authors:
+            continue
+        form = classify(text)
+        if wanted_forms is not None and form not in wanted_forms:
+            continue
+        split = split_of(poem.id, options.val_fraction, options.test_fraction)
+        ids, split_texts, forms = kept[split]
+        ids.append(poem.id)
+        split_texts.append(text)
+        forms.append(form.value)
+        count += 1
+        if options.max_poems is not None and count >= options.max_poems:
+            break
+    if not kept["train"][1]:
+        raise CorpusError(
+            f"no training poem in {loaded.path} passes the filters (forms, authors, min_chars/max_chars); "
+            "loosen the data options"
+        )
+    vocabulary = Vocabulary.build(kept["train"][1], min_count=options.min_count)
+    splits = {name: _encode_split(vocabulary, *kept[name]) for name in SPLITS}
+    filtered_out = len(normalised) - count
+    return PreparedCorpus(vocabulary, splits, loaded.checksum, dropped, filtered_out)
+
+
+def _encode_split(vocabulary: Vocabulary, poem_ids: list[str], texts: list[str], forms: list[str]) -> SplitData:
+    lengths = torch.tensor([0] + [len(text) for text in texts], dtype=torch.long)
+    flat = [index for text in texts for index in vocabulary.encode(text)]
+    return SplitData(
+        poem_ids=list(poem_ids),
+        texts=list(texts),
+        forms=list(forms),
+        ids=torch.tensor(flat, dtype=torch.int32),
+        offsets=torch.cumsum(lengths, 0),
+    )
+
+
+def _save_cache(path: Path, prepared: PreparedCorpus) -> None:
+    payload = {
+        "format": CACHE_FORMAT,
+        "vocabulary": prepared.vocabulary.tokens,
+        "checksum": prepared.checksum,
+        "dropped_damaged": prepared.dropped_damaged,
+        "filtered_out": prepared.filtered_out,
+        "splits": {name: asdict(split) for name, split in prepared.splits.items()},
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename: a killed process, or two ranks writing at once, never leave a half-written cache.
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp", delete=False) as handle:
+            torch.save(payload, handle)
+        os.replace(handle.name, path)
+    except OSError:
+        pass  # the cache only saves time; a read-only home must not stop training
+
+
+def _load_cache(path: Path) -> PreparedCorpus | None:
+    if not path.is_file():
+        return None
+    try:
+        payload = torch.load(path, weights_only=True)
+        if payload.get("format") != CACHE_FORMAT:
+            return None
+        splits = {name: SplitData(**fields) for name, fields in payload["splits"].items()}
+        return PreparedCorpus(
+            Vocabulary(payload["vocabulary"]),
+            splits,
+            payload["checksum"],
+            payload["dropped_damaged"],
+            payload["filtered_out"],
+        )
+    except Exception:  # a damaged cache is rebuilt, never trusted
+        return None
+
+
+__all__ = ["DataOptions", "PreparedCorpus", "SplitData", "prepare", "LINE_END_MARKS", "SPLITS"]

@@ -1,0 +1,213 @@
+"""The LightningModule: builds the chosen architecture and owns the loss, metrics, optimiser and checkpoints."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from jsonargparse import ArgumentParser
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR
+
+from tangrnn_core.api import PLUGIN_API_VERSION, Architecture, Batch, TokenSpec
+from tangrnn_core.data.normalize import LINE_END_MARKS
+from tangrnn_core.data.vocab import Vocabulary
+from tangrnn_core.decoding import generate
+from tangrnn_core.errors import CheckpointError, ConfigError, TangrnnError
+from tangrnn_core.metrics import TokenPerplexity
+from tangrnn_core.registry import resolve_architecture
+
+#: Format of the ``tangrnn`` section every checkpoint carries.
+CHECKPOINT_FORMAT = 1
+
+
+class WarmupCosine(LambdaLR):
+    """Linear warm-up, then cosine decay to ``final_ratio`` of the base learning rate; stepped every batch.
+
+    Args:
+        optimizer: the optimiser whose learning rate is scheduled.
+        warmup_steps: steps of linear warm-up from near zero.
+        total_steps: length of the schedule; ``null`` takes the trainer's estimate (``max_steps`` or epochs).
+        final_ratio: the learning rate at the end, as a fraction of the base rate.
+    """
+
+    def __init__(
+        self, optimizer: Optimizer, warmup_steps: int = 200, total_steps: int | None = None, final_ratio: float = 0.1
+    ) -> None:
+        self.warmup_steps = max(0, warmup_steps)
+        self.total_steps = total_steps
+        self.final_ratio = final_ratio
+        super().__init__(optimizer, self._factor)
+
+    def _factor(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        if not self.total_steps or self.total_steps <= self.warmup_steps:
+            return 1.0
+        progress = min(1.0, (step - self.warmup_steps) / (self.total_steps - self.warmup_steps))
+        return self.final_ratio + (1 - self.final_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def build_architecture(name: str, options: dict[str, Any] | None, tokens: TokenSpec) -> Architecture:
+    """Resolves ``name`` (a plugin name or class path) and builds it with type-checked ``options``."""
+    cls = resolve_architecture(name)
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_class_arguments(cls, skip={"tokens"})
+    known = {action.dest for action in parser._actions if action.dest not in ("help", "config")}
+    unknown = sorted(set(options or {}) - known)
+    if unknown:
+        raise ConfigError(
+            f"architecture '{name}' has no option {', '.join(repr(u) for u in unknown)}; "
+            f"its options are: {', '.join(sorted(known)) or 'none'}"
+        )
+    try:
+        parsed = parser.parse_object(dict(options or {}))
+    except Exception as error:  # jsonargparse reports type errors over several lines; keep the first
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(f"invalid model.architecture_options for '{name}': {first}") from error
+    kwargs = {key: value for key, value in parsed.as_dict().items() if key in known}
+    try:
+        return cls(tokens, **kwargs)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"architecture '{name}' rejected its options: {error}") from error
+
+
+class PoetryModel(pl.LightningModule):
+    """A character language model of poems around an architecture plugin.
+
+    Args:
+        vocab_size: size of the vocabulary (linked from the data module; set it only without one).
+        line_end_ids: ids of the line-ending punctuation (linked from the data module).
+        architecture: a plugin name from ``tangrnn plugins`` (``rnn``, ``lstm``, ``gru``, ...) or the class path
+            of an Architecture subclass.
+        architecture_options: keyword arguments of that architecture (``tangrnn plugins --options NAME`` lists
+            them with their defaults).
+        optimizer: the optimiser, injected from the config (default AdamW).
+        lr_scheduler: the learning-rate schedule, stepped every batch (default: warm-up then cosine decay).
+        sample_temperature: temperature of the poems written at each validation.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int = 0,
+        line_end_ids: list[int] | None = None,
+        architecture: str = "lstm",
+        architecture_options: dict[str, Any] | None = None,
+        optimizer: OptimizerCallable = torch.optim.AdamW,
+        lr_scheduler: LRSchedulerCallable | None = WarmupCosine,
+        sample_temperature: float = 0.8,
+    ) -> None:
+        super().__init__()
+        if vocab_size < 5:
+            raise ConfigError(
+                f"model.vocab_size is {vocab_size}; it comes from the data module (run with --data) "
+                "or from a checkpoint"
+            )
+        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
+        self.optimizer_factory = optimizer
+        self.lr_scheduler_factory = lr_scheduler
+        self.sample_temperature = sample_temperature
+        self.architecture_name = architecture
+        self.vocabulary: Vocabulary | None = None
+        tokens = TokenSpec(vocab_size=vocab_size, line_end_ids=tuple(line_end_ids or ()))
+        self.net = build_architecture(architecture, architecture_options, tokens)
+        self.val_perplexity = TokenPerplexity()
+        self.test_perplexity = TokenPerplexity()
+
+    # -- vocabulary: from the data module when training, from the checkpoint when loading --------------------
+
+    def attach_vocabulary(self, vocabulary: Vocabulary) -> None:
+        if len(vocabulary) != self.hparams.vocab_size:
+            raise CheckpointError(
+                f"the vocabulary has {len(vocabulary)} characters but the model was built for "
+                f"{self.hparams.vocab_size}; use the data options the model was trained with"
+            )
+        if vocabulary.token_spec(LINE_END_MARKS) != self.net.tokens:
+            raise CheckpointError(
+                "the vocabulary's special and line-end ids differ from those the model was built with; "
+                "use the data options the model was trained with"
+            )
+        self.vocabulary = vocabulary
+
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if self.vocabulary is None and datamodule is not None and hasattr(datamodule, "vocabulary"):
+            self.attach_vocabulary(datamodule.vocabulary)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.vocabulary is None:
+            raise TangrnnError("cannot save a checkpoint without a vocabulary; train with the data module")
+        checkpoint["tangrnn"] = {
+            "format": CHECKPOINT_FORMAT,
+            "plugin_api": PLUGIN_API_VERSION,
+            "architecture": self.architecture_name,
+            "vocabulary": list(self.vocabulary.tokens),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        section = checkpoint.get("tangrnn")
+        if not isinstance(section, dict) or "vocabulary" not in section:
+            raise CheckpointError("this file is not a tangrnn checkpoint (no 'tangrnn' section with a vocabulary)")
+        vocabulary = Vocabulary(section["vocabulary"])
+        self.attach_vocabulary(vocabulary)
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if datamodule is not None and hasattr(datamodule, "use_vocabulary"):
+            datamodule.use_vocabulary(vocabulary)
+
+    # -- training ----------------------------------------------------------------------------------------
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return self.net(batch)
+
+    def _summed_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.net(batch)
+        summed = F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]),
+            batch.targets.reshape(-1),
+            ignore_index=self.net.tokens.pad_id,
+            reduction="sum",
+        )
+        return summed, batch.lengths.sum()
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        summed, count = self._summed_loss(batch)
+        loss = summed / count
+        if not torch.isfinite(loss):
+            raise TangrnnError(
+                f"the training loss became {loss.item()} at step {self.global_step}; lower the learning rate "
+                "(model.optimizer.init_args.lr) or set trainer.gradient_clip_val"
+            )
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch.size)
+        self.log("train/chars", count.float(), reduce_fx="sum", batch_size=batch.size)
+        return loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        summed, count = self._summed_loss(batch)
+        self.val_perplexity.update(summed, count)
+        self.log("val/ppl", self.val_perplexity, prog_bar=True, batch_size=batch.size)
+        self.log("val/loss", summed / count, batch_size=batch.size, sync_dist=True)
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        summed, count = self._summed_loss(batch)
+        self.test_perplexity.update(summed, count)
+        self.log("test/ppl", self.test_perplexity, batch_size=batch.size)
+        self.log("test/loss", summed / count, batch_size=batch.size, sync_dist=True)
+
+    def predict_step(self, batch: torch.Tensor, batch_idx: int) -> list[str]:
+        if self.vocabulary is None:
+            raise CheckpointError("predict needs a trained model: pass --ckpt_path")
+        return generate(self.net, self.vocabulary, len(batch), temperature=self.sample_temperature)
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.lr_scheduler_factory is None:
+            return optimizer
+        scheduler = self.lr_scheduler_factory(optimizer)
+        if isinstance(scheduler, WarmupCosine) and scheduler.total_steps is None:
+            estimate = self.trainer.estimated_stepping_batches
+            scheduler.total_steps = int(estimate) if math.isfinite(estimate) else None
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

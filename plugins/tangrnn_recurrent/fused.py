@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import torch
 from torch import Tensor, nn
 
 from tangrnn_core.api import Architecture, Batch, State, TokenSpec
@@ -65,7 +66,7 @@ class FusedRecurrentLM(Architecture):
             self.output.weight = self.embedding.weight
 
     def forward(self, batch: Batch) -> Tensor:
-        hidden, _ = self.rnn(self.dropout(self.embedding(batch.inputs)))
+        hidden, _ = self.rnn(self._autocast(self.dropout(self.embedding(batch.inputs))))
         return self._logits(hidden)
 
     def initial_state(self, batch_size: int, context: Batch | None = None) -> State:
@@ -76,8 +77,17 @@ class FusedRecurrentLM(Architecture):
         return logits, state
 
     def prefill(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
-        hidden, state = self.rnn(self.embedding(tokens), state)
+        hidden, state = self.rnn(self._autocast(self.embedding(tokens)), state)
         return self._logits(hidden[:, -1]), state
+
+    @staticmethod
+    def _autocast(inputs: Tensor) -> Tensor:
+        # Under CPU autocast the fused kernels get bf16 weights but an fp32 embedding output, a mix oneDNN's
+        # LSTM refuses ("could not create a primitive descriptor"); give them the autocast dtype.
+        device = inputs.device.type
+        if torch.is_autocast_enabled(device):
+            return inputs.to(torch.get_autocast_dtype(device))
+        return inputs
 
     def _logits(self, hidden: Tensor) -> Tensor:
         return self.output(self.projection(self.dropout(hidden)))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from tangrnn_core.data.corpus import read_corpus
+from tangrnn_core.data.corpus import bundled_corpus_path, read_corpus
 from tangrnn_core.data.forms import Form, classify
 from tangrnn_core.data.normalize import LINE_END_MARKS, normalize_poem, to_script
 from tangrnn_core.data.split import split_of
@@ -89,15 +89,20 @@ def prepare(corpus: str | None, options: DataOptions, cache_dir: str | os.PathLi
         cache_dir: where prepared data is kept (``None``: ``$TANGRNN_CACHE_DIR`` or ``~/.cache/tangrnn``).
     """
     _validate(options)
-    loaded = read_corpus(corpus)
+    path = bundled_corpus_path() if corpus is None else Path(corpus)
+    try:
+        checksum = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        read_corpus(corpus)  # raises the reader's one-line error for a missing or unreadable file
+        raise
     key = hashlib.sha256(
-        json.dumps([CACHE_FORMAT, loaded.checksum, asdict(options)], sort_keys=True, ensure_ascii=False).encode()
+        json.dumps([CACHE_FORMAT, checksum, asdict(options)], sort_keys=True, ensure_ascii=False).encode()
     ).hexdigest()[:24]
     cache_file = Path(cache_dir or default_cache_dir()) / f"prepared-{key}.pt"
     cached = _load_cache(cache_file)
-    if cached is not None:
+    if cached is not None and cached.checksum == checksum:
         return cached
-    prepared = _prepare(loaded, options)
+    prepared = _prepare(read_corpus(corpus), options)
     _save_cache(cache_file, prepared)
     return prepared
 

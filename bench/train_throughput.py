@@ -1,0 +1,139 @@
+"""Training throughput: tangrnn's `fit` step against a plain PyTorch loop of the same model on the same batches.
+
+Both sides train the reference LSTM (embedding 256, hidden 512, 2 layers, tied output, batch 64) on the same
+length-bucketed batches of the bundled corpus, with AdamW, gradient clipping at 1.0 and the same precision.
+They alternate in one process (tangrnn, plain, tangrnn, plain, ...), so both see the same machine state; the
+table gives the median of real (non-padding) characters per second of each side and their ratio.
+
+    python bench/train_throughput.py                   # bf16 autocast and fp32, 3 rounds of 20 steps
+    python bench/train_throughput.py --precision 32 --rounds 5 --steps 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+from tangrnn_core.api import Batch
+from tangrnn_core.data.datamodule import PoetryDataModule
+from tangrnn_core.module import PoetryModel
+
+MODEL = {"embedding_size": 256, "hidden_size": 512, "num_layers": 2, "dropout": 0.1, "tie_weights": True}
+
+
+class PlainLSTM(nn.Module):
+    """The same network written without tangrnn: what a tutorial's training loop would train."""
+
+    def __init__(self, vocab_size: int) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, 256, padding_idx=0)
+        self.dropout = nn.Dropout(0.1)
+        self.rnn = nn.LSTM(256, 512, num_layers=2, dropout=0.1, batch_first=True)
+        self.projection = nn.Linear(512, 256, bias=False)
+        self.output = nn.Linear(256, vocab_size)
+        self.output.weight = self.embedding.weight
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        embedded = self.dropout(self.embedding(inputs))
+        if torch.is_autocast_enabled("cpu"):  # oneDNN's LSTM refuses fp32 input with bf16 weights
+            embedded = embedded.to(torch.bfloat16)
+        hidden, _ = self.rnn(embedded)
+        return self.output(self.projection(self.dropout(hidden)))
+
+
+def plain_steps(model: PlainLSTM, optimizer: torch.optim.Optimizer, batches: list[Batch], bf16: bool) -> float:
+    """Trains on ``batches``; returns seconds from the end of the first step to the end of the last."""
+    start = None
+    for batch in batches:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(batch.inputs)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.targets.reshape(-1), ignore_index=0)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        if start is None:
+            start = time.perf_counter()
+    return time.perf_counter() - start
+
+
+class StepClock(pl.Callback):
+    """Seconds from the end of the first training batch to the end of the last (start-up excluded)."""
+
+    def __init__(self) -> None:
+        self.start = self.end = 0.0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        now = time.perf_counter()
+        if batch_idx == 0:
+            self.start = now
+        self.end = now
+
+
+def tangrnn_steps(model: PoetryModel, batches: list[Batch], precision: str) -> float:
+    clock = StepClock()
+    trainer = pl.Trainer(
+        max_steps=len(batches),
+        precision=precision,
+        gradient_clip_val=1.0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        callbacks=[clock],
+    )
+    loader = DataLoader(batches, batch_size=None, collate_fn=lambda batch: batch)
+    trainer.fit(model, train_dataloaders=loader)
+    return clock.end - clock.start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--precision", choices=["bf16-mixed", "32", "both"], default="both")
+    parser.add_argument("--rounds", type=int, default=3, help="alternations of the two sides")
+    parser.add_argument("--steps", type=int, default=20, help="training steps per side and round")
+    parser.add_argument("--batch_size", type=int, default=64)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+
+    data = PoetryDataModule(forms=["五绝", "七绝", "五律", "七律"], batch_size=args.batch_size)
+    loader = data.train_dataloader()
+    batches = []
+    for batch in loader:
+        batches.append(batch)
+        if len(batches) == args.steps:
+            break
+    real = sum(int(b.lengths.sum()) for b in batches[1:])  # the first step is excluded from the clock
+    padded = sum(b.inputs.numel() for b in batches)
+    padding = 1 - sum(int(b.lengths.sum()) for b in batches) / padded
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, vocabulary {data.vocab_size}, "
+          f"batch {args.batch_size}, {args.steps} steps x {args.rounds} rounds, padding {padding:.2%} "
+          f"(epoch-wide: {loader.batch_sampler.padding_fraction():.2%})")
+
+    precisions = ["bf16-mixed", "32"] if args.precision == "both" else [args.precision]
+    print(f"{'precision':<11} {'tangrnn chars/s':>16} {'plain chars/s':>14} {'ratio':>6}")
+    for precision in precisions:
+        bf16 = precision == "bf16-mixed"
+        ours, theirs = [], []
+        for _ in range(args.rounds):
+            model = PoetryModel(vocab_size=data.vocab_size, line_end_ids=data.line_end_ids, architecture_options=MODEL)
+            model.configure_optimizers = lambda m=model: torch.optim.AdamW(m.parameters(), lr=1e-3)
+            ours.append(real / tangrnn_steps(model, batches, precision))
+            plain = PlainLSTM(data.vocab_size)
+            optimizer = torch.optim.AdamW(plain.parameters(), lr=1e-3)
+            theirs.append(real / plain_steps(plain, optimizer, batches, bf16))
+        a, b = statistics.median(ours), statistics.median(theirs)
+        print(f"{precision:<11} {a:>16,.0f} {b:>14,.0f} {a / b:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tangrnn_core.errors import CorpusError
 from tangrnn_core.data.corpus import (
     FORMAT,
     FORMAT_CHINESE_POETRY,
@@ -53,11 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--output",
         metavar="PATH",
-        default=None,
+        default="corpus.jsonl.xz",
         help=(
-            "the corpus file to write; .jsonl.xz is xz-compressed, .jsonl is plain "
-            f"(default: the bundled corpus, {bundled_corpus_path()})"
+            "the corpus file to write; .jsonl.xz is xz-compressed, .jsonl is plain (default: corpus.jsonl.xz "
+            "in the current folder). Train on it with `tangrnn fit --data.corpus PATH ...`"
         ),
+    )
+    build.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the output file if it exists (it is never replaced otherwise)",
     )
 
     info = verbs.add_parser(
@@ -87,17 +93,19 @@ def run(argv: list[str]) -> int:
     except SystemExit as exc:  # --help, or a usage error argparse has already printed
         return exc.code if isinstance(exc.code, int) else 2
     if args.verb == "build":
-        return _build(args.source, args.output)
+        return _build(args.source, args.output, args.force)
     if args.verb == "info":
         return _info(args.corpus)
     parser.print_help()
     return 2
 
 
-def _build(source: str, output: str | None) -> int:
+def _build(source: str, output: str, force: bool) -> int:
     from tangrnn_core.data.build import build_corpus
 
-    target = Path(output) if output is not None else bundled_corpus_path()
+    target = Path(output)
+    if target.exists() and not force:
+        raise CorpusError(f"{target} already exists; pass --force to replace it, or choose another --output")
     started = time.perf_counter()
     report = build_corpus(source, target)
     elapsed = time.perf_counter() - started

@@ -276,3 +276,14 @@ def test_xz_output_decompresses_to_the_plain_output(tmp_path: Path) -> None:
     build_corpus(package, tmp_path / "x.jsonl.xz")
     build_corpus(package, tmp_path / "p.jsonl")
     assert lzma.decompress((tmp_path / "x.jsonl.xz").read_bytes()) == (tmp_path / "p.jsonl").read_bytes()
+
+
+def test_build_verb_never_replaces_an_existing_file_without_force(tmp_path: Path) -> None:
+    output = tmp_path / "v.jsonl.xz"
+    output.write_bytes(b"precious")
+    source = str(make_package(tmp_path / "src"))
+    with pytest.raises(CorpusError, match="already exists; pass --force"):
+        run(["build", "--source", source, "--output", str(output)])
+    assert output.read_bytes() == b"precious"
+    assert run(["build", "--source", source, "--output", str(output), "--force"]) == 0
+    assert read_corpus(output).poems

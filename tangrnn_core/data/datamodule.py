@@ -60,7 +60,7 @@ class PoetryDataModule(pl.LightningDataModule):
             JSON file, or a ``.txt`` with one poem per line. ``null`` uses the bundled Tang corpus.
         script: write poems in ``simplified`` (converted with OpenCC) or ``traditional`` characters.
         forms: keep only these forms (``五绝 七绝 五律 七律 other`` or ``wujue qijue wulv qilv``); ``null`` keeps all.
-        authors: keep only poems by these authors (as written in the corpus, traditional); ``null`` keeps all.
+        authors: keep only poems by these authors (in either script, e.g. 李白); ``null`` keeps all.
         min_chars: drop poems shorter than this (characters and punctuation).
         max_chars: drop poems longer than this.
         max_poems: use only the first N poems that pass the filters (quick experiments and tests).

@@ -137,13 +137,15 @@ def _prepare(loaded, options: DataOptions) -> PreparedCorpus:
         )
     texts = to_script([text for _, text in normalised], options.script)
     wanted_forms = {Form.parse(name) for name in options.forms} if options.forms else None
-    wanted_authors = set(options.authors) if options.authors else None
+    # Authors are matched in simplified script, so a user may name them in either script.
+    wanted_authors = set(to_script(list(options.authors), "simplified")) if options.authors else None
+    authors = to_script([poem.author for poem, _ in normalised], "simplified") if wanted_authors else None
     kept: dict[str, tuple[list[str], list[str], list[str]]] = {name: ([], [], []) for name in SPLITS}
     count = 0
-    for (poem, _), text in zip(normalised, texts):
+    for position, ((poem, _), text) in enumerate(zip(normalised, texts)):
         if not options.min_chars <= len(text) <= options.max_chars:
             continue
-        if wanted_authors is not None and poem.author not in wanted_authors:
+        if wanted_authors is not None and authors[position] not in wanted_authors:
             continue
         form = classify(text)
         if wanted_forms is not None and form not in wanted_forms:

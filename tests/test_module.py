@@ -168,12 +168,6 @@ def test_fit_saves_a_safe_checkpoint_with_the_vocabulary(tmp_path, small_corpus)
         torch.testing.assert_close(restored.state_dict()[name], tensor)
 
 
-@pytest.mark.xfail(
-    reason="PoetryDataModule saves its `corpus` argument as given; a pathlib.Path lands in the checkpoint's "
-    "datamodule_hyper_parameters and torch.load(weights_only=True) refuses PosixPath",
-    raises=pickle.UnpicklingError,
-    strict=True,
-)
 def test_checkpoint_is_safe_when_the_corpus_is_a_path(tmp_path, small_corpus):
     _, _, _, path = _fit(tmp_path, small_corpus, max_steps=1)
     torch.load(path, weights_only=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 import lightning.pytorch as pl
@@ -97,6 +98,9 @@ class PoetryDataModule(pl.LightningDataModule):
             raise ConfigError(f"data.batch_size must be at least 1, got {batch_size}")
         if num_workers < 0:
             raise ConfigError(f"data.num_workers must be 0 or more, got {num_workers}")
+        # Checkpoints hold plain data only (they are loaded with weights_only=True): no Path objects.
+        corpus = None if corpus is None else os.fspath(corpus)
+        cache_dir = None if cache_dir is None else os.fspath(cache_dir)
         self.save_hyperparameters()
         self.options = DataOptions(
             script=script,

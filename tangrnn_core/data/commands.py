@@ -13,7 +13,6 @@ from tangrnn_core.data.corpus import (
     FORMAT_CHINESE_POETRY,
     FORMAT_TEXT,
     XZ_MAGIC,
-    bundled_corpus_path,
     corpus_provenance,
     provenance_path,
     read_corpus,

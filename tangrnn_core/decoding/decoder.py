@@ -1,4 +1,10 @@
-"""The batched decoder: many poems at once, one character per step, for any architecture."""
+"""The batched decoder: many poems at once, one character per step, for any architecture.
+
+Two searches share one loop over the plugin API's ``step``: sampling (``num_beams=1``) and beam search, where
+each poem keeps ``num_beams`` candidates and the batch holds ``num_poems * num_beams`` rows. Constraints are
+logit processors; a processor that keeps per-row progress may define ``reorder(index)`` so that beam search can
+move its rows together with the decoder's.
+"""
 
 from __future__ import annotations
 
@@ -45,6 +51,8 @@ def generate(
     top_p: float = 1.0,
     processors: Sequence[LogitsProcessor] = (),
     generator: torch.Generator | None = None,
+    num_beams: int = 1,
+    prefix: Sequence[int] = (),
 ) -> list[str]:
     """Writes ``num_poems`` poems together in one batch and returns their texts.
 
@@ -53,11 +61,15 @@ def generate(
         vocabulary: the vocabulary it was trained with.
         num_poems: how many poems to write.
         max_length: stop a poem after this many characters (punctuation included).
-        temperature: see :func:`~tangrnn_core.decoding.sampling.sample_next`.
-        top_k: see :func:`~tangrnn_core.decoding.sampling.sample_next`.
-        top_p: see :func:`~tangrnn_core.decoding.sampling.sample_next`.
-        processors: constraints applied in order at every step, after the ban on special tokens.
+        temperature: see :func:`~tangrnn_core.decoding.sampling.sample_next`; with beams, ``0`` is plain beam
+            search and a positive value samples the beams' extensions (Gumbel top-k), so poems differ.
+        top_k: see :func:`~tangrnn_core.decoding.sampling.sample_next` (sampling only).
+        top_p: see :func:`~tangrnn_core.decoding.sampling.sample_next` (sampling only).
+        processors: constraints applied in order at every step, after the ban on special tokens. Make new ones
+            for every call: they may keep per-row progress.
         generator: the random source (same seed, same poems).
+        num_beams: candidates kept per poem; ``1`` samples each poem directly.
+        prefix: ids read after ``<bos>`` before the first generated character (not part of the output).
     """
     if CAUSAL not in architecture.capabilities:
         raise ConfigError(f"{type(architecture).__name__} cannot generate left to right (no '{CAUSAL}' capability)")
@@ -65,29 +77,93 @@ def generate(
         raise ConfigError(f"temperature must be 0 or more, got {temperature}")
     if not 0 < top_p <= 1:
         raise ConfigError(f"top_p must be in (0, 1], got {top_p}")
+    if top_k < 0:
+        raise ConfigError(f"top_k must be 0 (off) or more, got {top_k}")
+    if num_beams < 1:
+        raise ConfigError(f"num_beams must be at least 1, got {num_beams}")
+    if num_poems < 1:
+        raise ConfigError(f"num_poems must be at least 1, got {num_poems}")
     was_training = architecture.training
     architecture.eval()
     try:
-        device = next(architecture.parameters()).device
-        processors = [BanTokens([vocabulary.pad_id, vocabulary.unk_id, vocabulary.bos_id]), *processors]
-        tokens = torch.full((num_poems,), vocabulary.bos_id, dtype=torch.long, device=device)
-        state = architecture.initial_state(num_poems)
+        return _Search(architecture, vocabulary, num_poems, num_beams, processors, generator).run(
+            max_length, temperature, top_k, top_p, prefix
+        )
+    finally:
+        architecture.train(was_training)
+
+
+class _Search:
+    def __init__(self, architecture, vocabulary, num_poems, num_beams, processors, generator) -> None:
+        self.net = architecture
+        self.vocabulary = vocabulary
+        self.num_poems = num_poems
+        self.num_beams = num_beams
+        self.rows = num_poems * num_beams
+        self.generator = generator
+        self.device = next(architecture.parameters()).device
+        self.processors = [BanTokens([vocabulary.pad_id, vocabulary.unk_id, vocabulary.bos_id]), *processors]
+
+    def run(self, max_length: int, temperature: float, top_k: int, top_p: float, prefix: Sequence[int]) -> list[str]:
+        vocabulary = self.vocabulary
+        start = torch.tensor([vocabulary.bos_id, *prefix], dtype=torch.long, device=self.device)
+        state = self.net.initial_state(self.rows)
+        logits, state = self.net.prefill(start.expand(self.rows, -1), state)
         decode = DecodeState(
-            generated=torch.empty((num_poems, 0), dtype=torch.long, device=device),
-            finished=torch.zeros(num_poems, dtype=torch.bool, device=device),
+            generated=torch.empty((self.rows, 0), dtype=torch.long, device=self.device),
+            finished=torch.zeros(self.rows, dtype=torch.bool, device=self.device),
             vocabulary=vocabulary,
         )
-        for _ in range(max_length):
-            logits, state = architecture.step(tokens, state)
+        # Beam scores: only the first beam of each poem is live at the start, so beams do not duplicate.
+        scores = torch.full((self.num_poems, self.num_beams), float("-inf"), device=self.device)
+        scores[:, 0] = 0.0
+        for step in range(max_length):
+            if step:
+                logits, state = self.net.step(tokens, state)
             logits = logits.float()
-            for processor in processors:
+            for processor in self.processors:
                 logits = processor(decode, logits)
-            tokens = sample_next(logits, temperature, top_k, top_p, generator)
-            tokens = tokens.masked_fill(decode.finished, vocabulary.pad_id)
+            if self.num_beams == 1:
+                tokens = sample_next(logits, temperature, top_k, top_p, self.generator)
+                tokens = tokens.masked_fill(decode.finished, vocabulary.pad_id)
+            else:
+                tokens, order, scores = self._beam_step(logits, decode.finished, scores, temperature)
+                state = self.net.reorder_state(state, order)
+                decode.generated = decode.generated.index_select(0, order)
+                decode.finished = decode.finished.index_select(0, order)
+                for processor in self.processors:
+                    if hasattr(processor, "reorder"):
+                        processor.reorder(order)
             decode.generated = torch.cat([decode.generated, tokens[:, None]], dim=1)
             decode.finished |= tokens == vocabulary.eos_id
             if bool(decode.finished.all()):
                 break
-        return [vocabulary.decode(row.tolist()) for row in decode.generated]
-    finally:
-        architecture.train(was_training)
+        best = decode.generated
+        if self.num_beams > 1:
+            lengths = (decode.generated != vocabulary.pad_id).sum(1).clamp(min=1).view(self.num_poems, -1)
+            # length-normalised, so that beams that stop early are not favoured for their fewer terms
+            pick = (scores / lengths).argmax(dim=1)
+            rows = torch.arange(self.num_poems, device=self.device) * self.num_beams + pick
+            best = decode.generated.index_select(0, rows)
+        return [vocabulary.decode(row.tolist()) for row in best]
+
+    def _beam_step(
+        self, logits: Tensor, finished: Tensor, scores: Tensor, temperature: float
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        vocab = logits.shape[-1]
+        logprobs = torch.log_softmax(logits, dim=-1)
+        # A finished beam carries its score on unchanged, extended only by padding.
+        logprobs[finished] = float("-inf")
+        logprobs[finished, self.vocabulary.pad_id] = 0.0
+        candidates = (scores.view(-1, 1) + logprobs).view(self.num_poems, self.num_beams * vocab)
+        ranking = candidates
+        if temperature > 0:
+            uniform = torch.rand(candidates.shape, generator=self.generator, device=candidates.device)
+            gumbel = -torch.log(-torch.log(uniform.clamp(1e-20, 1.0)))
+            ranking = candidates / temperature + gumbel
+        chosen = torch.topk(ranking, self.num_beams, dim=1).indices
+        new_scores = candidates.gather(1, chosen)
+        beam = chosen // vocab
+        tokens = (chosen % vocab).view(-1)
+        order = (torch.arange(self.num_poems, device=logits.device)[:, None] * self.num_beams + beam).view(-1)
+        return tokens, order, new_scores

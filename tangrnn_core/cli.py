@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import pickle
 import sys
 from collections.abc import Sequence
 
-from tangrnn_core.errors import TangrnnError
+from tangrnn_core.errors import ConfigError, TangrnnError
 
 DEBUG_ENV = "TANGRNN_DEBUG"
 
@@ -51,12 +52,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         if debug:
             raise
         cause = _user_error_in_chain(error)
-        if cause is None:
-            _fail(
-                f"unexpected {type(error).__name__}: {_first_line(error)} "
-                f"(this may be a bug; rerun with --debug for the traceback)"
-            )
-        _fail(str(cause))
+        if cause is not None:
+            _fail(str(cause))
+        known = _known_user_error(error)
+        if known is not None:
+            _fail(known)
+        _fail(
+            f"unexpected {type(error).__name__}: {_first_line(error)} "
+            f"(this may be a bug; rerun with --debug for the traceback)"
+        )
     if status:
         sys.exit(status)
 
@@ -81,7 +85,7 @@ def plugins_command(args: list[str]) -> int:
     """``tangrnn plugins``: every architecture found, with its class, distribution and version."""
     from tangrnn_core.registry import DISABLE_AUTOLOAD_ENV, default_registry
 
-    parser = argparse.ArgumentParser(
+    parser = _OneLineArgumentParser(
         prog="tangrnn plugins",
         description="List the architectures registered in the 'tangrnn.architectures' entry-point group. "
         f"Set {DISABLE_AUTOLOAD_ENV}=1 to ignore third-party plugins.",
@@ -114,6 +118,34 @@ def _print_options(name: str) -> int:
     parser.add_class_arguments(cls, skip={"tokens"})
     print(parser.format_help())
     return 0
+
+
+class _OneLineArgumentParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is a :class:`ConfigError` (one line) rather than a usage block."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise ConfigError(f"{message}; run `{self.prog} --help` for the usage")
+
+
+def _known_user_error(error: BaseException) -> str | None:
+    """A message with a fix for errors from outside tangrnn that a user causes (a missing or corrupt file).
+
+    Checkpoints given with ``--ckpt_path`` are checked before Lightning reads them; this catches what slips
+    past that check (``--ckpt_path last`` resolving to a damaged file, a file deleted meanwhile).
+    """
+    text = _first_line(error)
+    if isinstance(error, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
+        return f"{text}; check the path"
+    if isinstance(error, PermissionError):
+        return f"{text}; check the file's permissions"
+    if isinstance(error, pickle.UnpicklingError) or (
+        isinstance(error, RuntimeError) and "PytorchStreamReader" in text
+    ):
+        return (
+            f"a checkpoint or cache file could not be read, it is truncated or corrupt "
+            f"({text.split('. ')[0].rstrip('.')[:200]}); use an intact checkpoint"
+        )
+    return None
 
 
 def _user_error_in_chain(error: BaseException) -> TangrnnError | None:

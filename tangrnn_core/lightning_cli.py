@@ -1,18 +1,34 @@
-"""LightningCLI set up for tangrnn: the model, the data module, the trainer defaults and the argument links."""
+"""LightningCLI set up for tangrnn: the model, the data module, the trainer defaults and the argument links.
+
+Parse errors (bad YAML, unknown options, values of the wrong type) and unusable checkpoints become
+:class:`~tangrnn_core.errors.TangrnnError`\\ s, which the command line prints as one ``tangrnn: error:`` line,
+instead of jsonargparse's usage block or a traceback from deep inside Lightning.
+"""
 
 from __future__ import annotations
 
+import pickle
+import re
+from argparse import ArgumentError
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
+import torch
+import yaml
+from jsonargparse import Namespace
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 
 from tangrnn_core.callbacks import PoemSamples
 from tangrnn_core.data.datamodule import PoetryDataModule
-from tangrnn_core.errors import ConfigError
-from tangrnn_core.module import PoetryModel
+from tangrnn_core.errors import CheckpointError, ConfigError
+from tangrnn_core.module import CHECKPOINT_FORMAT, PoetryModel
 from tangrnn_core.trainer import TangrnnTrainer
+
+#: ``--ckpt_path`` values that name no file (``best`` and ``last`` are resolved by :func:`resolve_checkpoint`).
+_SPECIAL_CKPT_PATHS = ("best", "last", "hpc")
 
 
 class TangrnnCLI(LightningCLI):
@@ -22,6 +38,39 @@ class TangrnnCLI(LightningCLI):
         # The data module builds its vocabulary in __init__, so these exist before the model is built.
         parser.link_arguments("data.vocab_size", "model.vocab_size", apply_on="instantiate")
         parser.link_arguments("data.line_end_ids", "model.line_end_ids", apply_on="instantiate")
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        # Lightning's own version warns whenever args are given while sys.argv has some too, which is always
+        # the case for a command that passes on its arguments (minus --debug); parse without that warning.
+        if isinstance(args, (dict, Namespace)):
+            self.config = parser.parse_object(args)
+        else:
+            self.config = parser.parse_args(args)
+        subcommand = self.config.get("subcommand")
+        if subcommand:
+            section = self.config[subcommand]
+            ckpt_path = section.get("ckpt_path")
+            if ckpt_path is None and subcommand != "fit":
+                # Without one, the model keeps its random initial weights: a meaningless perplexity, gibberish.
+                raise CheckpointError(
+                    f"`tangrnn {subcommand}` needs a trained model: pass --ckpt_path with a .ckpt file written by "
+                    "`tangrnn fit` (or --ckpt_path last for the newest run under trainer.default_root_dir)"
+                )
+            if ckpt_path is not None:
+                section["ckpt_path"] = resolve_checkpoint(ckpt_path, subcommand, section.get("trainer"))
+
+    def _parse_ckpt_path(self) -> None:
+        # Lightning reads the model's hyperparameters from --ckpt_path into the config; name the checkpoint
+        # when they do not fit.
+        try:
+            super()._parse_ckpt_path()
+        except ArgumentError as error:
+            subcommand = self.config.get("subcommand")
+            path = self.config[subcommand].get("ckpt_path") if subcommand else None
+            raise CheckpointError(
+                f"the model hyperparameters in checkpoint {path} do not fit this tangrnn ({_one_line(error)}); "
+                "use a checkpoint written by `tangrnn fit`"
+            ) from error
 
     def before_instantiate_classes(self) -> None:
         config = self.config.get(str(self.subcommand), self.config)
@@ -40,22 +89,196 @@ class TangrnnCLI(LightningCLI):
 
 def run_lightning_cli(args: Sequence[str]) -> TangrnnCLI:
     """Builds and runs the CLI on ``args`` (``fit``, ``validate``, ``test``, ``predict`` and their options)."""
-    return TangrnnCLI(
-        PoetryModel,
-        PoetryDataModule,
-        trainer_class=TangrnnTrainer,
-        trainer_defaults={
-            "callbacks": [
-                ModelCheckpoint(monitor="val/ppl", mode="min", save_last=True, filename="best-{step}"),
-                PoemSamples(),
-            ],
-            # The bucketing sampler shards batches across processes itself.
-            "use_distributed_sampler": False,
-            "gradient_clip_val": 1.0,
-        },
-        seed_everything_default=1234,
-        save_config_kwargs={"overwrite": True},
-        auto_configure_optimizers=False,
-        parser_kwargs={"description": "tangrnn: recurrent neural networks that learn to write Tang poems."},
-        args=list(args),
-    )
+    args = list(args)
+    try:
+        return TangrnnCLI(
+            PoetryModel,
+            PoetryDataModule,
+            trainer_class=TangrnnTrainer,
+            trainer_defaults={
+                "callbacks": [
+                    ModelCheckpoint(monitor="val/ppl", mode="min", save_last=True, filename="best-{step}"),
+                    PoemSamples(),
+                ],
+                # The bucketing sampler shards batches across processes itself.
+                "use_distributed_sampler": False,
+                "gradient_clip_val": 1.0,
+            },
+            seed_everything_default=1234,
+            save_config_kwargs={"overwrite": True},
+            auto_configure_optimizers=False,
+            parser_kwargs={
+                "description": "tangrnn: recurrent neural networks that learn to write Tang poems.",
+                # Raise ArgumentError instead of printing the usage and exiting; it becomes one line below.
+                "exit_on_error": False,
+            },
+            args=args,
+        )
+    except ArgumentError as error:
+        raise ConfigError(describe_parse_error(error, args)) from error
+
+
+# -- checkpoints ---------------------------------------------------------------------------------------------
+
+
+def resolve_checkpoint(ckpt_path: str | Path, subcommand: str, trainer: Any = None) -> str:
+    """The checkpoint file ``--ckpt_path`` names, checked (see :func:`check_checkpoint`).
+
+    ``last`` is the newest ``last*.ckpt`` under ``trainer.default_root_dir`` (Lightning itself would look only
+    in the folder of the run being started, which the command line always makes anew, and silently use no
+    checkpoint). ``fit --ckpt_path last`` with no checkpoint yet starts afresh, so that one command line can
+    both start and resume a job; the other verbs refuse. ``best`` is refused: a new process knows no best model.
+    """
+    text = str(ckpt_path)
+    if text == "best":
+        raise CheckpointError(
+            "--ckpt_path best needs a model trained in the same process; pass the path of a best-step=N.ckpt "
+            "file from the run's checkpoints folder instead"
+        )
+    if text == "last":
+        root = Path(_get(trainer, "default_root_dir") or Path.cwd())
+        found = [*root.glob("checkpoints/last*.ckpt"), *root.glob("*/*/checkpoints/last*.ckpt")]
+        if found:
+            text = str(max(found, key=lambda path: path.stat().st_mtime))
+        elif subcommand == "fit":
+            return text  # Lightning warns and trains from the start
+        else:
+            raise CheckpointError(
+                f"--ckpt_path last: there is no last*.ckpt under {root} (in checkpoints/ or "
+                "lightning_logs/version_N/checkpoints/); train with `tangrnn fit` first, set "
+                "trainer.default_root_dir to the folder of the runs, or pass the checkpoint's path"
+            )
+    check_checkpoint(text)
+    return text
+
+
+def _get(namespace: Any, key: str) -> Any:
+    if namespace is None:
+        return None
+    return namespace.get(key) if hasattr(namespace, "get") else getattr(namespace, key, None)
+
+
+def check_checkpoint(ckpt_path: str | Path) -> None:
+    """Refuses, with a one-line :class:`CheckpointError`, a ``--ckpt_path`` that is no usable tangrnn checkpoint.
+
+    Runs before Lightning reads the file, so that a missing, truncated or foreign file is reported as such
+    rather than as Lightning's ``KeyError`` or torch's zip-reader error. Lightning's special values (``last``,
+    ``best``, ``hpc``, ``registry:...``) and remote URLs are left to Lightning.
+    """
+    text = str(ckpt_path)
+    if text in _SPECIAL_CKPT_PATHS or text.startswith("registry") or "://" in text:
+        return
+    path = Path(text)
+    fix = "pass a .ckpt file written by `tangrnn fit` (under <default_root_dir>/lightning_logs/version_N/checkpoints/)"
+    if not path.exists():
+        raise CheckpointError(f"checkpoint file {path} does not exist; check --ckpt_path, or {fix}")
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint path {path} is a folder, not a file; {fix}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch.load fails in many ways on a damaged or foreign file
+        unsafe = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
+        if isinstance(error, pickle.UnpicklingError) and unsafe:
+            # weights_only refuses pickled code: whatever this is, tangrnn did not write it.
+            raise CheckpointError(
+                f"{path} is not a tangrnn checkpoint: it holds pickled Python objects ({unsafe.group(1)}), "
+                f"which are never loaded, for safety; {fix}"
+            ) from error
+        detail = re.search(r"WeightsUnpickler error: ([^\n]+)", str(error))
+        reason = type(error).__name__
+        if str(error).strip():
+            reason += f": {_shorten(_one_line(detail.group(1)) if detail else _first_sentence(error), 160)}"
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: the file is truncated, corrupt or no checkpoint at all ({reason}); "
+            f"use an intact copy or another checkpoint of the run, or {fix}"
+        ) from error
+    section = checkpoint.get("tangrnn") if isinstance(checkpoint, dict) else None
+    if not isinstance(section, dict) or "vocabulary" not in section:
+        raise CheckpointError(f"{path} is not a tangrnn checkpoint (it has no 'tangrnn' section); {fix}")
+    if not isinstance(checkpoint.get("state_dict"), dict) or "pytorch-lightning_version" not in checkpoint:
+        raise CheckpointError(f"{path} is an incomplete checkpoint (no weights or no Lightning version); {fix}")
+    version = section.get("format")
+    if not isinstance(version, int) or version > CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{path} is a tangrnn checkpoint of format {version}, but this tangrnn reads format "
+            f"{CHECKPOINT_FORMAT} and older; upgrade tangrnn"
+        )
+
+
+# -- parse errors --------------------------------------------------------------------------------------------
+
+
+def describe_parse_error(error: ArgumentError, args: Sequence[str]) -> str:
+    """One line for a jsonargparse error (which spans several lines), saying what is wrong and where to look."""
+    message = str(error).strip()
+    verb = next((arg for arg in args if arg in LightningCLI.subcommands()), "fit")
+    options = f"`tangrnn {verb} --help` lists the options and their types"
+    if message.startswith("Problems parsing config"):
+        bad_file = _first_invalid_yaml(_config_files(args))
+        if bad_file is not None:
+            path, problem = bad_file
+            return f"config file {path} is not valid YAML ({problem}); fix its syntax"
+        return f"invalid --config value ({_one_line(message.split(':', 1)[1])}); give a YAML file or YAML text"
+    match = re.match(r"""Parser key "config":\s*File does not exist: '?([^'\n]+)'?""", message)
+    if match:
+        return f"config file {match.group(1)} does not exist; check the path given to --config"
+    if message.startswith("Unexpected config"):
+        got = _shorten(_one_line(message.split(":", 1)[1]), 80)
+        return f"a config must be a YAML mapping of options (model:, data:, trainer:, ...), not: {got}"
+    if message.startswith("argument subcommand:") or message.startswith('expected "subcommand"'):
+        return f"{_one_line(message)}; run `tangrnn --help` for the commands"
+    match = re.match(r"Subcommand '(\w+)' does not accept option '([^']+)'", message)
+    if match:
+        option, verb = match.group(2), match.group(1)
+        return f"unknown option '{option}' in the config of `tangrnn {verb}`; remove or correct it ({options})"
+    if message.startswith("unrecognized arguments:"):
+        return f"{_one_line(message)}; remove or correct them ({options})"
+    match = re.match(r'Parser key "([^"]+)":\s*(.*)', message, re.DOTALL)
+    if match:
+        detail = _one_line(match.group(2)).replace("typing.", "")
+        simple = re.fullmatch(r"Expected an? (.+?)\. Got value: (.*)", detail)
+        if simple:
+            detail = f"expected {simple.group(1)}, got {simple.group(2)!r}"
+        return f"invalid value for {match.group(1)}: {_shorten(detail)}; {options}"
+    return f"{_shorten(_one_line(message))}; {options}"
+
+
+def _config_files(args: Sequence[str]) -> list[str]:
+    files = []
+    for index, arg in enumerate(args):
+        if arg in ("-c", "--config") and index + 1 < len(args):
+            files.append(args[index + 1])
+        elif arg.startswith("--config="):
+            files.append(arg.split("=", 1)[1])
+    return files
+
+
+def _first_invalid_yaml(candidates: list[str]) -> tuple[str, str] | None:
+    for candidate in candidates:
+        path = Path(candidate)
+        if not path.is_file():
+            continue
+        try:
+            yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            return candidate, "not UTF-8 text"
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+            problem = getattr(error, "problem", None) or _one_line(error)
+            return candidate, f"{where}{problem}"
+    return None
+
+
+def _one_line(text: object) -> str:
+    text = re.sub(r"<class '([\w.]+)'>", r"\1", str(text))
+    return " ".join(text.split())
+
+
+def _first_sentence(error: BaseException) -> str:
+    text = _one_line(error) or type(error).__name__
+    return text.split(". ")[0].rstrip(".")
+
+
+def _shorten(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."

@@ -29,6 +29,8 @@ from tangrnn_core.trainer import TangrnnTrainer
 
 #: ``--ckpt_path`` values that name no file (``best`` and ``last`` are resolved by :func:`resolve_checkpoint`).
 _SPECIAL_CKPT_PATHS = ("best", "last", "hpc")
+#: Model options that ``--ckpt_path`` does not override: they change how poems are written, not the network.
+_NOT_FROM_CHECKPOINT = ("sample_temperature",)
 
 
 class TangrnnCLI(LightningCLI):
@@ -60,17 +62,21 @@ class TangrnnCLI(LightningCLI):
                 section["ckpt_path"] = resolve_checkpoint(ckpt_path, subcommand, section.get("trainer"))
 
     def _parse_ckpt_path(self) -> None:
-        # Lightning reads the model's hyperparameters from --ckpt_path into the config; name the checkpoint
-        # when they do not fit.
+        # Lightning reads the model's hyperparameters from --ckpt_path into the config, over what the user gave:
+        # right for the network's shape, wrong for the knobs of generation, which stay as configured.
+        subcommand = self.config.get("subcommand")
+        model = self.config[subcommand].get("model") if subcommand else None
+        kept = {key: model.get(key) for key in _NOT_FROM_CHECKPOINT} if model is not None else {}
         try:
             super()._parse_ckpt_path()
         except ArgumentError as error:
-            subcommand = self.config.get("subcommand")
             path = self.config[subcommand].get("ckpt_path") if subcommand else None
             raise CheckpointError(
                 f"the model hyperparameters in checkpoint {path} do not fit this tangrnn ({_one_line(error)}); "
                 "use a checkpoint written by `tangrnn fit`"
             ) from error
+        for key, value in kept.items():
+            self.config[subcommand]["model"][key] = value
 
     def before_instantiate_classes(self) -> None:
         config = self.config.get(str(self.subcommand), self.config)

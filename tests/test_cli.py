@@ -228,6 +228,10 @@ def batch(trained_run, small_corpus, tmp_path_factory):
         "validate": {"argv": ["validate", "--config", str(config), "--ckpt_path", ckpt]},
         "test": {"argv": ["test", "--config", str(config), "--ckpt_path", ckpt]},
         "predict": {"argv": ["predict", "--config", str(config), "--ckpt_path", ckpt, "--data.predict_poems", "3"]},
+        "predict_greedy": {
+            "argv": ["predict", "--config", str(config), "--ckpt_path", ckpt, "--data.predict_poems", "3"]
+            + ["--model.sample_temperature", "0"]
+        },
         "validate_last": {
             "argv": ["validate", "--config", str(config), "--ckpt_path", "last", "--trainer.default_root_dir", runs]
         },
@@ -311,6 +315,16 @@ def test_predict_writes_the_requested_number_of_poems(batch):
     assert result.returncode == 0, result.stdout + result.stderr
     poems = [line for line in result.stdout.splitlines() if CJK.search(line)]
     assert len(poems) == 3, result.stdout
+
+
+def test_sample_temperature_on_the_command_line_is_not_overridden_by_the_checkpoint(batch):
+    sampled = [line for line in batch[0]["predict"].stdout.splitlines() if CJK.search(line)]
+    result = batch[0]["predict_greedy"]
+    assert result.returncode == 0, result.stdout + result.stderr
+    greedy = [line for line in result.stdout.splitlines() if CJK.search(line)]
+    # Temperature 0 is greedy decoding: the same poem three times (the checkpoint says 0.8: three different ones).
+    assert len(greedy) == 3 and len(set(greedy)) == 1, greedy
+    assert len(set(sampled)) > 1, sampled
 
 
 def test_plugins_lists_builtins_and_isolates_broken_and_clashing_ones(batch):

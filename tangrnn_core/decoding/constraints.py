@@ -138,6 +138,16 @@ class _Tracked:
         self.pos = torch.zeros(batch, dtype=torch.long, device=device)
         self._steps = 0
 
+    #: Per-row tensors that move with their poem when beam search reorders the batch.
+    _row_state: tuple[str, ...] = ("line", "pos")
+
+    def reorder(self, index: Tensor) -> None:
+        """Follows the decoder when beam search selects and repeats rows (``index``: old row of each new row)."""
+        for name in self._row_state:
+            value = getattr(self, name, None)
+            if value is not None:
+                setattr(self, name, value.index_select(0, index))
+
     def _advance(self, tokens: Tensor) -> None:
         end = self._tables["line_end"][tokens]
         verse = self._tables["verse"][tokens]
@@ -400,6 +410,8 @@ class NoRepeat(_Tracked):
             heads, so that they appear only where :class:`ForcedCharacters` (which overrides this mask, applied
             after it) puts them.
     """
+
+    _row_state = ("line", "pos", "used", "previous", "run")
 
     def __init__(self, vocabulary: Vocabulary, reserved: str = "") -> None:
         super().__init__(vocabulary)

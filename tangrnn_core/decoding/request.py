@@ -1,0 +1,153 @@
+"""What a user asks of the generator, checked once, turned into logit processors, and decoded.
+
+``tangrnn generate``, ``tangrnn predict`` and the sample poems printed during training all come through
+:func:`write_poems`, so every option means the same thing everywhere and for every architecture.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import torch
+
+from tangrnn_core.api import Architecture
+from tangrnn_core.data.forms import Form
+from tangrnn_core.data.normalize import LINE_END_MARKS
+from tangrnn_core.data.vocab import Vocabulary
+from tangrnn_core.decoding.constraints import (
+    NoRepeat,
+    acrostic_constraint,
+    first_line_constraint,
+    form_constraint_for,
+)
+from tangrnn_core.decoding.decoder import generate
+from tangrnn_core.errors import ConfigError
+
+# A poem of 8 lines of 7 characters is 64 characters with punctuation; free poems may be longer.
+FREE_MAX_LENGTH = 128
+
+
+@dataclass(frozen=True)
+class PoemRequest:
+    """Options of one generation call (see ``tangrnn generate --help``).
+
+    Args:
+        form: ``五绝 七绝 五律 七律`` (or ``wujue qijue wulv qilv``); a hard constraint on the shape.
+        chars: characters per line (5 or 7), instead of ``form``.
+        lines: lines per poem (4 or 8), instead of ``form``.
+        acrostic: characters that open the lines, in order (藏头诗).
+        first_line: the poem's first line, kept as given.
+        prefix: text read before the poem to set its mood; not printed.
+        num_poems: how many poems.
+        temperature: ``0`` is greedy; higher is more varied.
+        top_k: sample from the ``k`` best characters only (``0``: all).
+        top_p: sample from the smallest set of characters whose probability reaches ``top_p``.
+        num_beams: candidates kept per poem (beam search); ``1`` samples directly.
+        no_repeat: no character twice in a poem, except an immediate reduplication such as 青青.
+        seed: the random seed; the same seed gives the same poems (``None``: a fresh one each time).
+        max_length: characters at most for a poem of no fixed form.
+    """
+
+    form: str | None = None
+    chars: int | None = None
+    lines: int | None = None
+    acrostic: str | None = None
+    first_line: str | None = None
+    prefix: str | None = None
+    num_poems: int = 4
+    temperature: float = 0.8
+    top_k: int = 0
+    top_p: float = 1.0
+    num_beams: int = 1
+    no_repeat: bool = False
+    seed: int | None = None
+    max_length: int = FREE_MAX_LENGTH
+
+    def shape(self) -> tuple[int | None, int | None]:
+        """Characters per line and lines per poem: from ``form`` or ``chars``/``lines``; an acrostic gives the
+        number of lines and a first line the line length when nothing else does."""
+        parsed = Form.parse(self.form) if self.form else None
+        chars = self.chars if self.chars is not None else (parsed.chars if parsed else None)
+        lines = self.lines if self.lines is not None else (parsed.lines if parsed else None)
+        if parsed is not None and ((self.chars and self.chars != parsed.chars) or (self.lines and self.lines != parsed.lines)):
+            raise ConfigError(f"--form {self.form} has {parsed.lines} lines of {parsed.chars}; drop --chars/--lines")
+        heads = (self.acrostic or "").replace(" ", "")
+        if heads and lines is None:
+            lines = len(heads)  # without a form, an acrostic decides the number of lines
+        if self.first_line and chars is None:
+            chars = len(self.first_line.strip().rstrip(LINE_END_MARKS))  # a first line decides the line length
+        return chars, lines
+
+
+def build_processors(vocabulary: Vocabulary, request: PoemRequest) -> list:
+    """The logit processors of ``request``, in the order they must apply (forced characters last)."""
+    chars, lines = request.shape()
+    processors: list = []
+    if chars is not None or lines is not None:
+        if chars is None or lines is None:
+            raise ConfigError("give a whole form: --form, or both --chars (5 or 7) and --lines (4 or 8)")
+        processors.append(form_constraint_for(vocabulary, chars=chars, lines=lines))
+    heads = (request.acrostic or "").replace(" ", "")
+    if request.no_repeat:
+        # The heads are kept for their lines, so they cannot be used up earlier in the poem.
+        processors.append(NoRepeat(vocabulary, reserved=heads))
+    # Forced characters come last: they override every earlier mask.
+    if heads:
+        if chars is None:
+            raise ConfigError("an acrostic needs a line length: add --form or --chars")
+        if request.first_line and request.first_line.strip()[0] != heads[0]:
+            raise ConfigError(
+                f"the first line starts with {request.first_line.strip()[0]} but the first acrostic head is "
+                f"{heads[0]}; make them agree"
+            )
+        processors.append(acrostic_constraint(vocabulary, heads, chars, lines))
+    if request.first_line:
+        processors.append(first_line_constraint(vocabulary, request.first_line, chars))
+    return processors
+
+
+def write_poems(architecture: Architecture, vocabulary: Vocabulary, request: PoemRequest) -> list[str]:
+    """Checks ``request`` and writes its poems in one batch.
+
+    Raises:
+        ConfigError: an impossible or malformed request (one line naming the problem).
+    """
+    _check(vocabulary, request)
+    processors = build_processors(vocabulary, request)
+    chars, lines = request.shape()
+    max_length = (chars + 1) * lines + 1 if chars and lines else request.max_length
+    seed = request.seed if request.seed is not None else secrets.randbits(62)
+    device = next(architecture.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    prefix = vocabulary.encode(request.prefix) if request.prefix else []
+    return generate(
+        architecture,
+        vocabulary,
+        request.num_poems,
+        max_length=max_length,
+        temperature=request.temperature,
+        top_k=request.top_k,
+        top_p=request.top_p,
+        processors=processors,
+        generator=generator,
+        num_beams=request.num_beams,
+        prefix=prefix,
+    )
+
+
+def _check(vocabulary: Vocabulary, request: PoemRequest) -> None:
+    if request.temperature < 0:
+        raise ConfigError(f"--temperature must be 0 or more, got {request.temperature}")
+    if not 0 < request.top_p <= 1:
+        raise ConfigError(f"--top_p must be in (0, 1], got {request.top_p}")
+    if request.num_poems < 1:
+        raise ConfigError(f"--num_poems must be at least 1, got {request.num_poems}")
+    if request.num_beams < 1:
+        raise ConfigError(f"--num_beams must be at least 1, got {request.num_beams}")
+    if request.prefix:
+        unknown = vocabulary.unknown(request.prefix)
+        if unknown:
+            raise ConfigError(
+                f"--prefix has characters not in the model's vocabulary: {', '.join(unknown)}; rephrase it"
+            )

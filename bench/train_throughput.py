@@ -2,10 +2,12 @@
 
 Both sides train the reference LSTM (embedding 256, hidden 512, 2 layers, tied output, batch 64) on the same
 length-bucketed batches of the bundled corpus, with AdamW, gradient clipping at 1.0 and the same precision.
-They alternate in one process (tangrnn, plain, tangrnn, plain, ...), so both see the same machine state; the
-table gives the median of real (non-padding) characters per second of each side and their ratio.
+They alternate in one process (tangrnn first in even rounds, plain first in odd ones), so both see the same
+machine state; the table gives the median of real (non-padding) characters per second of each side and the
+median of the rounds' paired ratios, with their range (the machines are noisy: single rounds vary by 10%).
 
-    python bench/train_throughput.py                   # bf16 autocast and fp32, 3 rounds of 20 steps
+    python bench/train_throughput.py                   # fp32, 7 rounds of 20 steps
+    python bench/train_throughput.py --precision both  # fp32 and bf16 autocast
     python bench/train_throughput.py --precision 32 --rounds 5 --steps 30
 """
 
@@ -21,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
+from tangrnn_core.allocator import keep_freed_memory
 from tangrnn_core.api import Batch
 from tangrnn_core.data.datamodule import PoetryDataModule
 from tangrnn_core.module import PoetryModel
@@ -98,12 +101,22 @@ def tangrnn_steps(model: PoetryModel, batches: list[Batch], precision: str) -> f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--precision", choices=["bf16-mixed", "32", "both"], default="both")
-    parser.add_argument("--rounds", type=int, default=3, help="alternations of the two sides")
+    parser.add_argument(
+        "--precision",
+        choices=["bf16-mixed", "32", "both"],
+        default="32",
+        help="bf16-mixed is fast only where the CPU has bf16 instructions (AVX-512 BF16, AMX) or on a GPU",
+    )
+    parser.add_argument("--rounds", type=int, default=7, help="alternations of the two sides")
     parser.add_argument("--steps", type=int, default=20, help="training steps per side and round")
     parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument(
+        "--malloc_tuning", choices=["on", "off"], default="on", help="what `tangrnn fit` does (tangrnn_core.allocator)"
+    )
     args = parser.parse_args()
     torch.manual_seed(0)
+    # Process-wide, so it applies to both sides alike: the plain loop is given the same allocator as tangrnn.
+    tuned = args.malloc_tuning == "on" and keep_freed_memory()
 
     data = PoetryDataModule(forms=["五绝", "七绝", "五律", "七律"], batch_size=args.batch_size)
     loader = data.train_dataloader()
@@ -117,22 +130,29 @@ def main() -> None:
     padding = 1 - sum(int(b.lengths.sum()) for b in batches) / padded
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, vocabulary {data.vocab_size}, "
           f"batch {args.batch_size}, {args.steps} steps x {args.rounds} rounds, padding {padding:.2%} "
-          f"(epoch-wide: {loader.batch_sampler.padding_fraction():.2%})")
+          f"(epoch-wide: {loader.batch_sampler.padding_fraction():.2%}), malloc tuning {'on' if tuned else 'off'}")
+    print("ratio = tangrnn / plain, the median of the rounds' paired ratios")
 
     precisions = ["bf16-mixed", "32"] if args.precision == "both" else [args.precision]
-    print(f"{'precision':<11} {'tangrnn chars/s':>16} {'plain chars/s':>14} {'ratio':>6}")
+    print(f"{'precision':<11} {'tangrnn chars/s':>16} {'plain chars/s':>14} {'ratio':>6} {'ratio range':>10}")
     for precision in precisions:
         bf16 = precision == "bf16-mixed"
-        ours, theirs = [], []
-        for _ in range(args.rounds):
+        ours, theirs, ratios = [], [], []
+        for round_ in range(args.rounds):
             model = PoetryModel(vocab_size=data.vocab_size, line_end_ids=data.line_end_ids, architecture_options=MODEL)
-            model.configure_optimizers = lambda m=model: torch.optim.AdamW(m.parameters(), lr=1e-3)
-            ours.append(real / tangrnn_steps(model, batches, precision))
             plain = PlainLSTM(data.vocab_size)
             optimizer = torch.optim.AdamW(plain.parameters(), lr=1e-3)
-            theirs.append(real / plain_steps(plain, optimizer, batches, bf16))
+            # alternate which side goes first, so that neither always meets a warmer (or busier) machine
+            if round_ % 2:
+                theirs.append(real / plain_steps(plain, optimizer, batches, bf16))
+                ours.append(real / tangrnn_steps(model, batches, precision))
+            else:
+                ours.append(real / tangrnn_steps(model, batches, precision))
+                theirs.append(real / plain_steps(plain, optimizer, batches, bf16))
+            ratios.append(ours[-1] / theirs[-1])
         a, b = statistics.median(ours), statistics.median(theirs)
-        print(f"{precision:<11} {a:>16,.0f} {b:>14,.0f} {a / b:>6.2f}")
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
+        print(f"{precision:<11} {a:>16,.0f} {b:>14,.0f} {statistics.median(ratios):>6.2f} {spread:>10}")
 
 
 if __name__ == "__main__":

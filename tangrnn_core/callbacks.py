@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import lightning.pytorch as pl
-import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from tangrnn_core.decoding import generate
+from tangrnn_core.decoding.request import PoemRequest, write_poems
 
 
 class PoemSamples(pl.Callback):
@@ -31,15 +30,10 @@ class PoemSamples(pl.Callback):
         vocabulary = getattr(pl_module, "vocabulary", None)
         if trainer.sanity_checking or self.num_poems < 1 or vocabulary is None:
             return
-        generator = torch.Generator(device=pl_module.device).manual_seed(self.seed)
-        poems = generate(
-            pl_module.net,
-            vocabulary,
-            self.num_poems,
-            max_length=self.max_length,
-            temperature=self.temperature,
-            generator=generator,
+        request = PoemRequest(
+            num_poems=self.num_poems, temperature=self.temperature, seed=self.seed, max_length=self.max_length
         )
+        poems = write_poems(pl_module.net, vocabulary, request)
         heading = f"Poems after {trainer.global_step} steps:"
         text = "\n".join([heading, *(f"  {poem}" for poem in poems)])
         bar = trainer.progress_bar_callback

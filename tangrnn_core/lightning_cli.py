@@ -7,6 +7,7 @@ instead of jsonargparse's usage block or a traceback from deep inside Lightning.
 
 from __future__ import annotations
 
+import logging
 import pickle
 import re
 from argparse import ArgumentError
@@ -19,8 +20,10 @@ import yaml
 from jsonargparse import Namespace
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.fabric.utilities.seed import seed_everything
 from lightning.pytorch.utilities import rank_zero_only
 
+from tangrnn_core.allocator import keep_freed_memory
 from tangrnn_core.callbacks import PoemSamples
 from tangrnn_core.data.datamodule import PoetryDataModule
 from tangrnn_core.errors import CheckpointError, ConfigError
@@ -29,6 +32,8 @@ from tangrnn_core.trainer import TangrnnTrainer
 
 #: ``--ckpt_path`` values that name no file (``best`` and ``last`` are resolved by :func:`resolve_checkpoint`).
 _SPECIAL_CKPT_PATHS = ("best", "last", "hpc")
+#: Verbs that take everything from a checkpoint and read no corpus.
+NO_DATA_SUBCOMMANDS = ("generate",)
 #: Model options that ``--ckpt_path`` does not override: they change how poems are written, not the network.
 _NOT_FROM_CHECKPOINT = ("sample_temperature",)
 
@@ -36,7 +41,26 @@ _NOT_FROM_CHECKPOINT = ("sample_temperature",)
 class TangrnnCLI(LightningCLI):
     """LightningCLI with tangrnn's links: the data module's vocabulary decides the model's sizes."""
 
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        """Lightning's verbs, and ``generate``, which needs a checkpoint and no data."""
+        return {**LightningCLI.subcommands(), "generate": {"model"}}
+
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
+        self._preparing = subcommand
+        return super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+
+    def add_core_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        if getattr(self, "_preparing", None) not in NO_DATA_SUBCOMMANDS:
+            return super().add_core_arguments_to_parser(parser)
+        # A checkpoint holds the vocabulary: these verbs read no corpus, and the model comes from the checkpoint.
+        parser.add_lightning_class_args(self.trainer_class, "trainer")
+        parser.set_defaults({"trainer." + k: v for k, v in self.trainer_defaults.items() if k != "callbacks"})
+        parser.add_lightning_class_args(self._model_class, "model", subclass_mode=self.subclass_mode_model)
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        if getattr(self, "_preparing", None) in NO_DATA_SUBCOMMANDS:
+            return
         # The data module builds its vocabulary in __init__, so these exist before the model is built.
         parser.link_arguments("data.vocab_size", "model.vocab_size", apply_on="instantiate")
         parser.link_arguments("data.line_end_ids", "model.line_end_ids", apply_on="instantiate")
@@ -78,6 +102,17 @@ class TangrnnCLI(LightningCLI):
         for key, value in kept.items():
             self.config[subcommand]["model"][key] = value
 
+    def _set_seed(self) -> None:
+        # Lightning's own version logs "Seed set to N" to stderr on every run, before any error line.
+        seed = self._get(self.config, "seed_everything")
+        if seed is False:
+            return
+        seed = seed_everything(None if seed is True else seed, workers=True, verbose=False)
+        if self.subcommand:
+            self.config[self.subcommand]["seed_everything"] = seed
+        else:
+            self.config["seed_everything"] = seed
+
     def before_instantiate_classes(self) -> None:
         config = self.config.get(str(self.subcommand), self.config)
         if config.get("trainer", {}).get("use_distributed_sampler"):
@@ -96,6 +131,8 @@ class TangrnnCLI(LightningCLI):
 def run_lightning_cli(args: Sequence[str]) -> TangrnnCLI:
     """Builds and runs the CLI on ``args`` (``fit``, ``validate``, ``test``, ``predict`` and their options)."""
     args = list(args)
+    _quiet_lightning(args)
+    keep_freed_memory()
     try:
         return TangrnnCLI(
             PoetryModel,
@@ -122,6 +159,21 @@ def run_lightning_cli(args: Sequence[str]) -> TangrnnCLI:
         )
     except ArgumentError as error:
         raise ConfigError(describe_parse_error(error, args)) from error
+
+
+def _quiet_lightning(args: Sequence[str]) -> None:
+    """Drops Lightning's advertising tip everywhere, and its start-up chatter where poems are the output."""
+    logger = logging.getLogger("lightning.pytorch")
+    if not any(isinstance(f, _DropTips) for f in logger.filters):
+        for name in ("lightning.pytorch", "lightning.pytorch.utilities.rank_zero", "lightning.fabric"):
+            logging.getLogger(name).addFilter(_DropTips())
+    if any(arg in NO_DATA_SUBCOMMANDS for arg in args):
+        logger.setLevel(logging.WARNING)
+
+
+class _DropTips(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).startswith("💡 Tip")
 
 
 # -- checkpoints ---------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from tangrnn_core.api import PLUGIN_API_VERSION, Architecture, Batch, TokenSpec
 from tangrnn_core.data.normalize import LINE_END_MARKS
 from tangrnn_core.data.vocab import Vocabulary
-from tangrnn_core.decoding import generate
+from tangrnn_core.decoding.request import PoemRequest, write_poems
 from tangrnn_core.errors import CheckpointError, ConfigError, TangrnnError
 from tangrnn_core.metrics import TokenPerplexity
 from tangrnn_core.registry import resolve_architecture
@@ -200,7 +200,10 @@ class PoetryModel(pl.LightningModule):
     def predict_step(self, batch: torch.Tensor, batch_idx: int) -> list[str]:
         if self.vocabulary is None:
             raise CheckpointError("predict needs a trained model: pass --ckpt_path")
-        return generate(self.net, self.vocabulary, len(batch), temperature=self.sample_temperature)
+        # Seeded from the global generator, which `seed_everything` fixes: the same run, the same poems.
+        seed = int(torch.randint(0, 2**62, (1,)))
+        request = PoemRequest(num_poems=len(batch), temperature=self.sample_temperature, seed=seed)
+        return write_poems(self.net, self.vocabulary, request)
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.parameters())

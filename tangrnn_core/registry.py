@@ -97,7 +97,8 @@ class ArchitectureRegistry:
         self._discover()
         sources = self._sources.get(name)
         if not sources:
-            available = ", ".join(self.names()) or "none"
+            usable = [other for other in self.names() if len(self._sources[other]) == 1]
+            available = ", ".join(usable) or "none"
             hint = ""
             if os.environ.get(DISABLE_AUTOLOAD_ENV):
                 hint = f" ({DISABLE_AUTOLOAD_ENV} is set, so third-party plugins are off)"

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Literal
 
 import lightning.pytorch as pl
+import torch
 from lightning.pytorch.core.datamodule import LightningDataModule
+from lightning.pytorch.utilities import rank_zero_only
+
+from tangrnn_core.data.forms import classify, split_lines_with_marks
+from tangrnn_core.decoding.request import PoemRequest, write_poems
 
 _Path = str | Path | None
 
@@ -22,7 +29,8 @@ class TangrnnTrainer(pl.Trainer):
         datamodule: LightningDataModule | None = None,
         ckpt_path: _Path = None,
     ) -> None:
-        """Trains the model; ``--ckpt_path last`` resumes from the newest checkpoint of the run."""
+        """Trains the model; ``--ckpt_path PATH`` resumes from a checkpoint (on the command line, ``last`` finds
+        the newest ``last.ckpt`` under ``trainer.default_root_dir``)."""
         return super().fit(model, train_dataloaders, val_dataloaders, datamodule, ckpt_path, weights_only=True)
 
     def validate(
@@ -57,3 +65,79 @@ class TangrnnTrainer(pl.Trainer):
     ):
         """Writes poems with the model (of ``--ckpt_path`` if given) and prints them."""
         return super().predict(model, dataloaders, datamodule, return_predictions, ckpt_path, weights_only=True)
+
+    def generate(
+        self,
+        model: pl.LightningModule,
+        ckpt_path: str,
+        form: str | None = None,
+        chars: int | None = None,
+        lines: int | None = None,
+        acrostic: str | None = None,
+        first_line: str | None = None,
+        prefix: str | None = None,
+        num_poems: int = 4,
+        temperature: float = 0.8,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        num_beams: int = 1,
+        no_repeat: bool = False,
+        seed: int | None = None,
+        output: Literal["text", "json"] = "text",
+    ) -> list[str]:
+        """Writes poems with a trained checkpoint, batched, with hard constraints on form and content.
+
+        Args:
+            model: rebuilt from the checkpoint's hyper-parameters by the command line.
+            ckpt_path: a checkpoint written by ``tangrnn fit`` (or ``last``); it alone holds the vocabulary.
+            form: 五绝, 七绝, 五律 or 七律 (also wujue, qijue, wulv, qilv): every poem has exactly this shape.
+            chars: characters per line (5 or 7), with ``lines`` instead of ``form``.
+            lines: lines per poem (4 or 8), with ``chars`` instead of ``form``.
+            acrostic: characters that open the lines in order (藏头诗); without a form they set the number of
+                lines, and ``chars`` (or a form) sets their length.
+            first_line: the poem's first line, kept as given (e.g. 白日依山尽); it must fit the form.
+            prefix: text read before the poem to set its mood; it is not printed.
+            num_poems: how many poems, written together in one batch.
+            temperature: 0 is greedy; 1 samples the model's distribution; higher is wilder.
+            top_k: sample only among the k most likely characters (0: all).
+            top_p: sample only among the most likely characters whose probabilities add up to top_p (1: all).
+            num_beams: keep this many candidates per poem (beam search; with temperature > 0 the beams are
+                sampled, so poems still differ).
+            no_repeat: no character twice in a poem, except an immediate reduplication such as 青青 or 萧萧.
+            seed: the same seed gives the same poems (default: a new seed each run).
+            output: ``text`` prints one verse per line and a blank line between poems; ``json`` prints one
+                JSON record per poem.
+        """
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        model.on_load_checkpoint(checkpoint)
+        model.load_state_dict(checkpoint["state_dict"])
+        model.to(self.strategy.root_device)
+        request = PoemRequest(
+            form=form,
+            chars=chars,
+            lines=lines,
+            acrostic=acrostic,
+            first_line=first_line,
+            prefix=prefix,
+            num_poems=num_poems,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            num_beams=num_beams,
+            no_repeat=no_repeat,
+            seed=seed,
+        )
+        poems = write_poems(model.net, model.vocabulary, request)
+        _print_poems(poems, output)
+        return poems
+
+
+@rank_zero_only
+def _print_poems(poems: list[str], output: str) -> None:
+    for index, poem in enumerate(poems):
+        verses = split_lines_with_marks(poem)
+        if output == "json":
+            record = {"poem": poem, "lines": verses, "form": classify(poem).value}
+            print(json.dumps(record, ensure_ascii=False), flush=True)
+        else:
+            print(("\n" if index else "") + "\n".join(verses or [poem]), flush=True)

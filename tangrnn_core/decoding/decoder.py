@@ -117,6 +117,7 @@ class _Search:
         # Beam scores: only the first beam of each poem is live at the start, so beams do not duplicate.
         scores = torch.full((self.num_poems, self.num_beams), float("-inf"), device=self.device)
         scores[:, 0] = 0.0
+        tokens = start[-1:].expand(self.rows)
         for step in range(max_length):
             if step:
                 logits, state = self.net.step(tokens, state)

@@ -1,0 +1,77 @@
+"""Generation throughput: 五绝 per second, one poem at a time against many at once, all form constraints on.
+
+The reference LSTM (embedding 256, hidden 512, 2 layers, tied output) over a vocabulary of the size of the
+real one; the weights are random, which changes nothing here: with the form constraint every poem has exactly
+25 decoding steps. Both sides run in the same process, alternating, and the table gives medians.
+
+    python bench/generate_throughput.py
+    python bench/generate_throughput.py --batch 512 --rounds 5 --constraints form,no_repeat,acrostic
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from tangrnn_core.data.normalize import LINE_END_MARKS
+from tangrnn_core.data.vocab import SPECIALS, Vocabulary
+from tangrnn_core.decoding.request import PoemRequest, write_poems
+from tangrnn_recurrent import LSTM
+
+
+def synthetic_vocabulary(size: int) -> Vocabulary:
+    """Punctuation and ``size`` CJK characters (the decoder cares about the count, not which ones)."""
+    chars = [chr(0x4E00 + index) for index in range(size - len(SPECIALS) - len(LINE_END_MARKS))]
+    return Vocabulary([*SPECIALS, *LINE_END_MARKS, *chars])
+
+
+def poems_per_second(net, vocabulary, request: PoemRequest, calls: int) -> float:
+    started = time.perf_counter()
+    for call in range(calls):
+        write_poems(net, vocabulary, PoemRequest(**{**request.__dict__, "seed": call}))
+    return calls * request.num_poems / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--vocab_size", type=int, default=8000)
+    parser.add_argument("--batch", type=int, default=256, help="poems decoded together")
+    parser.add_argument("--single", type=int, default=20, help="poems written one at a time per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--constraints", default="form", help="comma-separated: form, no_repeat, acrostic (all with form)"
+    )
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    vocabulary = synthetic_vocabulary(args.vocab_size)
+    net = LSTM(vocabulary.token_spec(LINE_END_MARKS), embedding_size=256, hidden_size=512, num_layers=2).eval()
+    chosen = set(args.constraints.split(","))
+    options = {"form": "五绝", "temperature": 1.0}
+    if "no_repeat" in chosen:
+        options["no_repeat"] = True
+    if "acrostic" in chosen:
+        options["acrostic"] = "".join(vocabulary.tokens[-4:])
+    single = PoemRequest(num_poems=1, **options)
+    batched = PoemRequest(num_poems=args.batch, **options)
+    write_poems(net, vocabulary, batched)  # warm-up: allocations, oneDNN primitives
+
+    ones, many = [], []
+    for _ in range(args.rounds):
+        ones.append(poems_per_second(net, vocabulary, single, args.single))
+        many.append(poems_per_second(net, vocabulary, batched, 1))
+    one, batch = statistics.median(ones), statistics.median(many)
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, vocabulary {len(vocabulary)}, "
+        f"constraints: {', '.join(sorted(chosen))}, {args.rounds} rounds (medians)"
+    )
+    print(f"{'mode':<22} {'poems/s':>9} {'ms/poem':>9}")
+    print(f"{'one at a time':<22} {one:>9,.1f} {1000 / one:>9.1f}")
+    print(f"{f'{args.batch} at once':<22} {batch:>9,.1f} {1000 / batch:>9.2f}")
+    print(f"{'speed-up':<22} {batch / one:>9.1f}x")
+
+
+if __name__ == "__main__":
+    main()

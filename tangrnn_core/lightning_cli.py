@@ -269,7 +269,7 @@ def check_checkpoint(ckpt_path: str | Path) -> None:
 def describe_parse_error(error: ArgumentError, args: Sequence[str]) -> str:
     """One line for a jsonargparse error (which spans several lines), saying what is wrong and where to look."""
     message = str(error).strip()
-    verb = next((arg for arg in args if arg in LightningCLI.subcommands()), "fit")
+    verb = next((arg for arg in args if arg in TangrnnCLI.subcommands()), "fit")
     options = f"`tangrnn {verb} --help` lists the options and their types"
     if message.startswith("Problems parsing config"):
         bad_file = _first_invalid_yaml(_config_files(args))
@@ -289,6 +289,8 @@ def describe_parse_error(error: ArgumentError, args: Sequence[str]) -> str:
     if match:
         option, verb = match.group(2), match.group(1)
         return f"unknown option '{option}' in the config of `tangrnn {verb}`; remove or correct it ({options})"
+    if re.match(r"the following arguments are required: \w+\.ckpt_path", message):
+        return f"`tangrnn {verb}` needs --ckpt_path: a checkpoint written by `tangrnn fit` (or `last`)"
     if message.startswith("unrecognized arguments:"):
         return f"{_one_line(message)}; remove or correct them ({options})"
     match = re.match(r'Parser key "([^"]+)":\s*(.*)', message, re.DOTALL)

@@ -80,3 +80,88 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
     assert len(errors) == 1, result.stderr
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
+
+
+# Runs `tangrnn_core.cli.main(argv)` for each case of a JSON list ({"argv": [...], "env": {...}}) and writes
+# a JSON list of {"returncode", "stdout", "stderr"}. Like a fresh process, each case sees its own environment
+# and discovers the plugins anew; an exception that escapes main() is printed as Python would print it.
+RUNNER = r"""
+import json, os, sys, tempfile, traceback
+from tangrnn_core import cli, registry
+
+cases = json.load(open(sys.argv[1], encoding="utf-8"))
+results = []
+for case in cases:
+    env = case.get("env", {})
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    registry._DEFAULT = None  # a new process would discover the plugins anew
+    out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd1, fd2 = os.dup(1), os.dup(2)
+    os.dup2(out.fileno(), 1)
+    os.dup2(err.fileno(), 2)
+    code = 0
+    try:
+        cli.main(case["argv"])
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+        if isinstance(exit.code, str):
+            print(exit.code, file=sys.stderr)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(fd1, 1)
+        os.dup2(fd2, 2)
+        os.close(fd1)
+        os.close(fd2)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    out.seek(0)
+    err.seek(0)
+    results.append(
+        {
+            "returncode": code,
+            "stdout": out.read().decode("utf-8", "replace"),
+            "stderr": err.read().decode("utf-8", "replace"),
+        }
+    )
+json.dump(results, open(sys.argv[2], "w", encoding="utf-8"), ensure_ascii=False)
+"""
+
+
+def make_distribution(root: Path, name: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
+    """Writes an installed distribution (dist-info with entry points, and its modules) under ``root``."""
+    info = root / f"{name.replace('-', '_')}-1.2.3.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.2.3\n")
+    lines = "\n".join(f"{key} = {value}" for key, value in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[tangrnn.architectures]\n{lines}\n")
+    for module, source in modules.items():
+        (root / f"{module}.py").write_text(source)
+
+
+def run_batch(cases: dict[str, dict], tmp: Path, env: dict[str, str] | None = None, timeout: float = 400):
+    """Runs named cases in one process (see ``RUNNER``); returns name -> CompletedProcess."""
+    names = list(cases)
+    (tmp / "cases.json").write_text(json.dumps([cases[name] for name in names], ensure_ascii=False), encoding="utf-8")
+    process = subprocess.run(
+        [sys.executable, "-c", RUNNER, str(tmp / "cases.json"), str(tmp / "results.json")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
+    assert process.returncode == 0, process.stdout + process.stderr
+    results = json.loads((tmp / "results.json").read_text(encoding="utf-8"))
+    return {
+        name: subprocess.CompletedProcess(cases[name]["argv"], result["returncode"], result["stdout"], result["stderr"])
+        for name, result in zip(names, results)
+    }

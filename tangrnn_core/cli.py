@@ -11,6 +11,7 @@ import argparse
 import os
 import pickle
 import sys
+import warnings
 from collections.abc import Sequence
 
 from tangrnn_core.errors import ConfigError, TangrnnError
@@ -36,6 +37,8 @@ Add --debug (or set TANGRNN_DEBUG=1) to see tracebacks.
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Runs the ``tangrnn`` command with ``argv`` (default: the process's arguments) and exits on errors."""
+    # Lightning 2.6 trips over its own deprecation in torch's pytree on every run; it is not the user's concern.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     args = list(sys.argv[1:] if argv is None else argv)
     debug = os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
     if "--debug" in args:

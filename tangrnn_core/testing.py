@@ -1,0 +1,353 @@
+"""A conformance kit for architecture plugins: call :func:`check_architecture` from your own pytest.
+
+    from tangrnn_core.testing import check_architecture
+    from tangrnn_mynet import MyNet
+
+    def test_mynet_follows_the_plugin_api(tmp_path):
+        check_architecture(MyNet, options={"hidden_size": 16}, tmp_path=tmp_path)
+
+It builds the network on a tiny vocabulary of real poems and checks every rule of the plugin API that the core
+relies on; the first broken rule raises an :class:`AssertionError` whose message starts with the rule's name,
+e.g. ``[step == forward] ...``. It takes a few seconds on two CPU cores with small options.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from tangrnn_core.api import CAUSAL, Architecture, Batch, State, TokenSpec
+from tangrnn_core.data.forms import Form, classify
+from tangrnn_core.data.normalize import LINE_END_MARKS
+from tangrnn_core.data.vocab import Vocabulary
+from tangrnn_core.errors import TangrnnError
+from tangrnn_core.registry import PluginSource, check_architecture_class, resolve_architecture
+
+#: Real Tang poems (simplified characters) from which the kit builds its vocabulary, batches and corpus.
+POEMS: tuple[str, ...] = (
+    "床前明月光，疑是地上霜。举头望明月，低头思故乡。",
+    "白日依山尽，黄河入海流。欲穷千里目，更上一层楼。",
+    "春眠不觉晓，处处闻啼鸟。夜来风雨声，花落知多少。",
+    "千山鸟飞绝，万径人踪灭。孤舟蓑笠翁，独钓寒江雪。",
+    "空山不见人，但闻人语响。返景入深林，复照青苔上。",
+    "红豆生南国，春来发几枝。愿君多采撷，此物最相思。",
+    "独坐幽篁里，弹琴复长啸。深林人不知，明月来相照。",
+    "移舟泊烟渚，日暮客愁新。野旷天低树，江清月近人。",
+    "松下问童子，言师采药去。只在此山中，云深不知处。",
+    "向晚意不适，驱车登古原。夕阳无限好，只是近黄昏。",
+    "绿蚁新醅酒，红泥小火炉。晚来天欲雪，能饮一杯无。",
+    "功盖三分国，名成八阵图。江流石不转，遗恨失吞吴。",
+    "北斗七星高，哥舒夜带刀。至今窥牧马，不敢过临洮。",
+    "君自故乡来，应知故乡事。来日绮窗前，寒梅著花未。",
+    "山中相送罢，日暮掩柴扉。春草明年绿，王孙归不归。",
+    "锄禾日当午，汗滴禾下土。谁知盘中餐，粒粒皆辛苦。",
+    "朝辞白帝彩云间，千里江陵一日还。两岸猿声啼不住，轻舟已过万重山。",
+    "故人西辞黄鹤楼，烟花三月下扬州。孤帆远影碧空尽，唯见长江天际流。",
+    "日照香炉生紫烟，遥看瀑布挂前川。飞流直下三千尺，疑是银河落九天。",
+    "独在异乡为异客，每逢佳节倍思亲。遥知兄弟登高处，遍插茱萸少一人。",
+    "渭城朝雨浥轻尘，客舍青青柳色新。劝君更尽一杯酒，西出阳关无故人。",
+    "月落乌啼霜满天，江枫渔火对愁眠。姑苏城外寒山寺，夜半钟声到客船。",
+    "两个黄鹂鸣翠柳，一行白鹭上青天。窗含西岭千秋雪，门泊东吴万里船。",
+    "秦时明月汉时关，万里长征人未还。但使龙城飞将在，不教胡马度阴山。",
+    "黄河远上白云间，一片孤城万仞山。羌笛何须怨杨柳，春风不度玉门关。",
+    "远上寒山石径斜，白云生处有人家。停车坐爱枫林晚，霜叶红于二月花。",
+    "清明时节雨纷纷，路上行人欲断魂。借问酒家何处有，牧童遥指杏花村。",
+    "烟笼寒水月笼沙，夜泊秦淮近酒家。商女不知亡国恨，隔江犹唱后庭花。",
+    "少小离家老大回，乡音无改鬓毛衰。儿童相见不相识，笑问客从何处来。",
+    "葡萄美酒夜光杯，欲饮琵琶马上催。醉卧沙场君莫笑，古来征战几人回。",
+    "国破山河在，城春草木深。感时花溅泪，恨别鸟惊心。烽火连三月，家书抵万金。白头搔更短，浑欲不胜簪。",
+    "空山新雨后，天气晚来秋。明月松间照，清泉石上流。竹喧归浣女，莲动下渔舟。随意春芳歇，王孙自可留。",
+    "好雨知时节，当春乃发生。随风潜入夜，润物细无声。野径云俱黑，江船火独明。晓看红湿处，花重锦官城。",
+    "离离原上草，一岁一枯荣。野火烧不尽，春风吹又生。远芳侵古道，晴翠接荒城。又送王孙去，萋萋满别情。",
+    "城阙辅三秦，风烟望五津。与君离别意，同是宦游人。海内存知己，天涯若比邻。无为在歧路，儿女共沾巾。",
+)
+
+#: Tolerance of the comparisons between ``forward``, ``step``, ``prefill`` and a reordered state.
+ATOL = 1e-4
+
+
+@contextmanager
+def _rule(name: str) -> Iterator[None]:
+    """Turns any failure inside the block into an AssertionError that names the rule."""
+    try:
+        yield
+    except AssertionError as error:
+        message = str(error)
+        raise AssertionError(message if message.startswith("[") else f"[{name}] {message}") from error
+    except Exception as error:  # a plugin's exception is a broken rule, not a crash of the kit
+        raise AssertionError(f"[{name}] raised {type(error).__name__}: {error}") from error
+
+
+def _class_path(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _resolve(cls: type | str) -> tuple[type[Architecture], str]:
+    """The class and a class path (or plugin name) by which ``PoetryModel`` and checkpoints can find it."""
+    if isinstance(cls, str):
+        return resolve_architecture(cls), cls
+    name = _class_path(cls) if isinstance(cls, type) else repr(cls)
+    checked = check_architecture_class(cls, PluginSource(name, name, "the package under test", ""))
+    return checked, name
+
+
+def _batch(vocabulary: Vocabulary, poems: list[str]) -> Batch:
+    from tangrnn_core.data.datamodule import PadCollate
+
+    return PadCollate(vocabulary)([torch.tensor(vocabulary.encode(poem), dtype=torch.long) for poem in poems])
+
+
+def _close(actual: Tensor, expected: Tensor, what: str) -> None:
+    if actual.shape != expected.shape:
+        raise AssertionError(f"{what}: shape {tuple(actual.shape)} where {tuple(expected.shape)} was expected")
+    difference = (actual.float() - expected.float()).abs().max().item() if actual.numel() else 0.0
+    if not difference <= ATOL:  # also catches NaN
+        raise AssertionError(f"{what}: they differ by up to {difference:.3g} (tolerance {ATOL})")
+
+
+def _logits_of_step(result: Any, rows: int, vocab_size: int, where: str) -> tuple[Tensor, State]:
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise AssertionError(f"{where} must return (logits, state), got {type(result).__name__}")
+    logits, state = result
+    if not isinstance(logits, Tensor) or tuple(logits.shape) != (rows, vocab_size):
+        shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
+        raise AssertionError(f"{where} must return logits of shape (batch, vocab_size) = {(rows, vocab_size)}, got {shape}")
+    return logits, state
+
+
+def check_architecture(
+    cls: type[Architecture] | str,
+    *,
+    options: dict[str, Any] | None = None,
+    steps: int = 3,
+    tmp_path: str | Path | None = None,
+) -> None:
+    """Checks that an architecture follows the plugin API, from its class to a constrained poem.
+
+    The rules, in order (the name in brackets opens the message of the first one broken):
+
+    - ``[static]`` the class is an ``Architecture`` subclass declaring a supported ``plugin_api`` (what the
+      registry checks before it builds anything);
+    - ``[build]`` it builds from a ``TokenSpec`` and ``options`` through the core's option parser;
+    - ``[forward]`` ``forward(Batch)`` returns finite float logits of shape ``(batch, time, vocab_size)``;
+    - ``[step == forward]`` in eval mode, ``step`` from ``initial_state`` one character at a time gives the
+      logits of ``forward`` at every real position, and ``prefill`` gives those after its last character;
+    - ``[reorder_state]`` stepping on from ``reorder_state(state, index)`` equals stepping the selected rows
+      (with rows dropped, repeated and permuted);
+    - ``[train]`` ``PoetryModel`` trains it ``steps`` steps with a Lightning ``Trainer`` on a tiny corpus, with
+      finite loss;
+    - ``[checkpoint]`` a checkpoint loads with ``torch.load(weights_only=True)`` and
+      ``PoetryModel.load_from_checkpoint(..., weights_only=True)`` into a network with identical logits;
+    - ``[decode]`` ``write_poems`` with ``PoemRequest(form="五绝", num_poems=4)`` writes 4 poems of that form.
+
+    The step rules and ``[decode]`` apply to networks with the ``causal`` capability only.
+
+    Args:
+        cls: the architecture class, a class path (``mypackage.MyNet``) or an installed plugin's name. A class
+            must be importable by its module and name (defined at module level), because checkpoints find
+            their network by that path.
+        options: the architecture's options (``model.architecture_options``); keep them small so the checks
+            run in seconds. ``None`` uses the class defaults.
+        steps: training steps of the ``[train]`` rule.
+        tmp_path: a folder for the corpus, the cache and the checkpoint (pytest's ``tmp_path``); ``None`` uses
+            a temporary folder removed afterwards.
+
+    Raises:
+        AssertionError: a broken rule; the message names it and says what was found.
+    """
+    if tmp_path is None:
+        with tempfile.TemporaryDirectory(prefix="tangrnn-kit-") as folder:
+            return check_architecture(cls, options=options, steps=steps, tmp_path=folder)
+    tmp = Path(tmp_path)
+    tmp.mkdir(parents=True, exist_ok=True)
+
+    with _rule("static"):
+        try:
+            arch_cls, path = _resolve(cls)
+        except TangrnnError as error:
+            raise AssertionError(str(error)) from error
+
+    vocabulary = Vocabulary.build(POEMS)
+    tokens = vocabulary.token_spec(LINE_END_MARKS)
+    with _rule("build"):
+        net = _build(path, options, tokens)
+        if not isinstance(net, arch_cls):
+            raise AssertionError(f"building {path} gave a {type(net).__name__}")
+    torch.manual_seed(0)
+    # Different lengths (padding at the end of the shorter rows) and different openings.
+    batch = _batch(vocabulary, [POEMS[16], POEMS[0], POEMS[30]])
+    rows, width = batch.inputs.shape
+
+    with _rule("forward"):
+        net.train()
+        logits = net(batch)
+        if not isinstance(logits, Tensor):
+            raise AssertionError(f"forward() must return a tensor, got {type(logits).__name__}")
+        expected = (rows, width, tokens.vocab_size)
+        if tuple(logits.shape) != expected:
+            raise AssertionError(
+                f"forward() must return logits of shape (batch, time, vocab_size) = {expected}, "
+                f"got {tuple(logits.shape)}"
+            )
+        if not logits.is_floating_point():
+            raise AssertionError(f"forward() must return float logits, got {logits.dtype}")
+        if not torch.isfinite(logits).all():
+            raise AssertionError("forward() returned NaN or infinite logits")
+
+    causal = CAUSAL in arch_cls.capabilities
+    net.eval()
+    if causal:
+        with _rule("step == forward"), torch.no_grad():
+            _check_step(net, batch, tokens.vocab_size)
+        with _rule("reorder_state"), torch.no_grad():
+            _check_reorder(net, batch, tokens.vocab_size)
+    with _rule("train"):
+        model, trainer, datamodule = _train(path, options, steps, tmp)
+    with _rule("checkpoint"):
+        _check_checkpoint(model, trainer, datamodule, tmp)
+    if causal:
+        with _rule("decode"):
+            _check_decode(net, vocabulary)
+
+
+def _build(path: str, options: dict[str, Any] | None, tokens: TokenSpec) -> Architecture:
+    from tangrnn_core.module import build_architecture
+
+    return build_architecture(path, options, tokens)
+
+
+def _check_step(net: Architecture, batch: Batch, vocab_size: int) -> None:
+    full = net(batch)
+    rows = batch.size
+    state = net.initial_state(rows)
+    for position in range(batch.inputs.shape[1]):
+        logits, state = _logits_of_step(net.step(batch.inputs[:, position], state), rows, vocab_size, "step()")
+        real = batch.lengths > position
+        _close(
+            logits[real],
+            full[real, position],
+            f"step() at position {position} from initial_state() does not give forward()'s logits (in eval "
+            "mode); the state must carry everything the network has read",
+        )
+    length = int(batch.lengths.min())
+    for prefix in (1, length):
+        logits, _ = _logits_of_step(
+            net.prefill(batch.inputs[:, :prefix], net.initial_state(rows)), rows, vocab_size, "prefill()"
+        )
+        _close(logits, full[:, prefix - 1], f"prefill() of {prefix} characters does not give forward()'s logits")
+
+
+def _check_reorder(net: Architecture, batch: Batch, vocab_size: int) -> None:
+    rows = batch.size
+    read = 4
+    state = net.initial_state(rows)
+    for position in range(read):
+        _, state = net.step(batch.inputs[:, position], state)
+    for order in ([2, 0, 1], [2, 0, 0, 1], [1, 2]):
+        index = torch.tensor(order, dtype=torch.long)
+        moved = net.reorder_state(state, index)
+        kept = state
+        for position in range(read, read + 2):
+            tokens = batch.inputs[:, position]
+            expected, kept = _logits_of_step(net.step(tokens, kept), rows, vocab_size, "step()")
+            try:
+                result = net.step(tokens[index], moved)
+            except Exception as error:
+                raise AssertionError(
+                    f"step() failed on the state reorder_state() returned for index {order}: "
+                    f"{type(error).__name__}: {error}; reorder_state must select those rows of every state tensor "
+                    "(along state_batch_dim)"
+                ) from error
+            actual, moved = _logits_of_step(result, len(order), vocab_size, "step() after reorder_state()")
+            _close(
+                actual,
+                expected[index],
+                f"stepping on from reorder_state(state, {order}) does not equal stepping rows {order} of the "
+                "original state; reorder_state must select (and repeat) rows along state_batch_dim",
+            )
+
+
+def _train(path: str, options: dict[str, Any] | None, steps: int, tmp: Path):
+    from tangrnn_core.data.datamodule import PoetryDataModule
+    from tangrnn_core.module import PoetryModel
+    from tangrnn_core.trainer import TangrnnTrainer
+
+    corpus = tmp / "kit-corpus.txt"
+    corpus.write_text("\n".join(POEMS) + "\n", encoding="utf-8")
+    datamodule = PoetryDataModule(
+        corpus=str(corpus),
+        min_count=1,
+        val_fraction=0.0,
+        test_fraction=0.0,
+        batch_size=4,
+        cache_dir=str(tmp / "kit-cache"),
+    )
+    model = PoetryModel(
+        vocab_size=datamodule.vocab_size,
+        line_end_ids=datamodule.line_end_ids,
+        architecture=path,
+        architecture_options=options,
+    )
+    trainer = TangrnnTrainer(  # Lightning's Trainer, loading checkpoints with weights_only=True
+        max_steps=steps,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        default_root_dir=str(tmp / "kit-runs"),
+    )
+    trainer.fit(model, datamodule=datamodule)
+    if trainer.global_step != steps:
+        raise AssertionError(f"training stopped after {trainer.global_step} of {steps} steps")
+    loss = trainer.callback_metrics.get("train/loss")
+    if loss is None or not math.isfinite(float(loss)):
+        raise AssertionError(f"the training loss is {loss}, not a finite number")
+    return model, trainer, datamodule
+
+
+def _check_checkpoint(model, trainer, datamodule, tmp: Path) -> None:
+    from tangrnn_core.module import PoetryModel
+
+    path = tmp / "kit.ckpt"
+    trainer.save_checkpoint(path, weights_only=False)  # a full checkpoint, like last.ckpt
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise AssertionError(
+            f"the checkpoint does not load with torch.load(weights_only=True): {error}; keep options and state to "
+            "plain data (numbers, strings, lists, dicts) and tensors"
+        ) from error
+    restored = PoetryModel.load_from_checkpoint(path, map_location="cpu", weights_only=True)
+    if type(restored.net) is not type(model.net):
+        raise AssertionError(f"the checkpoint rebuilt a {type(restored.net).__name__}, not a {type(model.net).__name__}")
+    batch = _batch(datamodule.vocabulary, list(POEMS[:3]))
+    model.net.eval()
+    restored.net.eval()
+    with torch.no_grad():
+        _close(restored.net(batch), model.net(batch), "the reloaded network's logits differ from the saved one's")
+
+
+def _check_decode(net: Architecture, vocabulary: Vocabulary) -> None:
+    from tangrnn_core.decoding.request import PoemRequest, write_poems
+
+    net.eval()
+    poems = write_poems(net, vocabulary, PoemRequest(form="五绝", num_poems=4, seed=0))
+    if len(poems) != 4:
+        raise AssertionError(f"write_poems() asked for 4 poems of form 五绝 returned {len(poems)}")
+    for poem in poems:
+        if classify(poem) is not Form.WUJUE:
+            raise AssertionError(f"write_poems() asked for form 五绝 wrote {poem!r}, of form {classify(poem)}")
+
+
+__all__ = ["check_architecture", "POEMS", "ATOL"]

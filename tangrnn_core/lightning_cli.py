@@ -25,6 +25,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from tangrnn_core.allocator import keep_freed_memory
 from tangrnn_core.callbacks import PoemSamples
+from tangrnn_core.checkpointing import AtomicCheckpointIO
 from tangrnn_core.data.datamodule import PoetryDataModule
 from tangrnn_core.errors import CheckpointError, ConfigError
 from tangrnn_core.module import CHECKPOINT_FORMAT, PoetryModel
@@ -120,6 +121,10 @@ class TangrnnCLI(LightningCLI):
                 "trainer.use_distributed_sampler must stay false: tangrnn's bucketing sampler shards batches itself"
             )
 
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Any:
+        config["plugins"] = with_atomic_checkpoints(config.get("plugins"), config.get("strategy"))
+        return super()._instantiate_trainer(config, callbacks)
+
     @rank_zero_only
     def after_predict(self) -> None:
         for batch in self.trainer.predict_loop.predictions or []:
@@ -159,6 +164,24 @@ def run_lightning_cli(args: Sequence[str]) -> TangrnnCLI:
         )
     except ArgumentError as error:
         raise ConfigError(describe_parse_error(error, args)) from error
+
+
+def with_atomic_checkpoints(plugins: Any, strategy: Any = None) -> list[Any]:
+    """``trainer.plugins`` plus an :class:`AtomicCheckpointIO`, unless the user chose a CheckpointIO already
+    (in ``--trainer.plugins`` or on a strategy object): Lightning accepts one CheckpointIO per trainer."""
+    from lightning.fabric.plugins import CheckpointIO
+
+    if plugins is None:
+        plugins = []
+    elif not isinstance(plugins, list):
+        plugins = [plugins]
+    else:
+        plugins = list(plugins)
+    if any(isinstance(plugin, CheckpointIO) for plugin in plugins):
+        return plugins
+    if getattr(strategy, "_checkpoint_io", None) is not None:
+        return plugins
+    return [*plugins, AtomicCheckpointIO()]
 
 
 def _quiet_lightning(args: Sequence[str]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
@@ -89,6 +89,9 @@ class PoetryModel(pl.LightningModule):
         optimizer: the optimiser, injected from the config (default AdamW).
         lr_scheduler: the learning-rate schedule, stepped every batch (default: warm-up then cosine decay).
         sample_temperature: temperature of the poems written at each validation.
+        nan_policy: what a non-finite (NaN or infinite) training loss does: ``stop`` ends training with an error
+            naming the step; ``skip`` drops that batch (no backward pass, no weight update) and counts the
+            dropped batches in the logged metric ``train/skipped``.
     """
 
     def __init__(
@@ -100,6 +103,7 @@ class PoetryModel(pl.LightningModule):
         optimizer: OptimizerCallable = torch.optim.AdamW,
         lr_scheduler: LRSchedulerCallable | None = WarmupCosine,
         sample_temperature: float = 0.8,
+        nan_policy: Literal["stop", "skip"] = "stop",
     ) -> None:
         super().__init__()
         if vocab_size < 5:
@@ -111,6 +115,11 @@ class PoetryModel(pl.LightningModule):
         self.optimizer_factory = optimizer
         self.lr_scheduler_factory = lr_scheduler
         self.sample_temperature = sample_temperature
+        if nan_policy not in ("stop", "skip"):
+            raise ConfigError(f"model.nan_policy must be 'stop' or 'skip', got {nan_policy!r}")
+        self.nan_policy = nan_policy
+        #: Training batches dropped for a non-finite loss (``nan_policy: skip``), kept across resumes.
+        self.skipped_batches = 0
         self.architecture_name = architecture
         self.vocabulary: Vocabulary | None = None
         tokens = TokenSpec(vocab_size=vocab_size, line_end_ids=tuple(line_end_ids or ()))
@@ -146,6 +155,7 @@ class PoetryModel(pl.LightningModule):
             "plugin_api": PLUGIN_API_VERSION,
             "architecture": self.architecture_name,
             "vocabulary": list(self.vocabulary.tokens),
+            "skipped_batches": self.skipped_batches,
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -154,6 +164,7 @@ class PoetryModel(pl.LightningModule):
             raise CheckpointError("this file is not a tangrnn checkpoint (no 'tangrnn' section with a vocabulary)")
         vocabulary = Vocabulary(section["vocabulary"])
         self.attach_vocabulary(vocabulary)
+        self.skipped_batches = int(section.get("skipped_batches", 0))
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         if datamodule is not None and hasattr(datamodule, "use_vocabulary"):
             datamodule.use_vocabulary(vocabulary)
@@ -173,14 +184,21 @@ class PoetryModel(pl.LightningModule):
         )
         return summed, batch.lengths.sum()
 
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
         summed, count = self._summed_loss(batch)
         loss = summed / count
         if not torch.isfinite(loss):
-            raise TangrnnError(
-                f"the training loss became {loss.item()} at step {self.global_step}; lower the learning rate "
-                "(model.optimizer.init_args.lr) or set trainer.gradient_clip_val"
-            )
+            if self.nan_policy == "stop":
+                raise TangrnnError(
+                    f"the training loss became {loss.item()} at step {self.global_step}; lower the learning rate "
+                    "(model.optimizer.init_args.lr), set trainer.gradient_clip_val, or set model.nan_policy: skip "
+                    "to drop such batches"
+                )
+            # Returning None makes Lightning skip backward and the weight update for this batch.
+            self.skipped_batches += 1
+            self.log("train/skipped", float(self.skipped_batches), batch_size=batch.size)
+            return None
+        self.log("train/skipped", float(self.skipped_batches), batch_size=batch.size)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch.size)
         self.log("train/chars", count.float(), reduce_fx="sum", batch_size=batch.size)
         return loss

@@ -258,7 +258,9 @@ def check_checkpoint(ckpt_path: str | Path) -> None:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch.load fails in many ways on a damaged or foreign file
-        unsafe = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
+        # torch names the refused global two ways: "Unsupported global: GLOBAL x" and, for a blocked module,
+        # "unsupported GLOBAL posix.system whose module posix is blocked"
+        unsafe = re.search(r"unsupported (?:global: )?GLOBAL ([\w.]+)", str(error), re.IGNORECASE)
         if isinstance(error, pickle.UnpicklingError) and unsafe:
             # weights_only refuses pickled code: whatever this is, tangrnn did not write it.
             raise CheckpointError(

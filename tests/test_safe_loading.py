@@ -101,12 +101,6 @@ def test_no_checkpoint_is_ever_loaded_with_weights_only_false():
     assert trainer.count("weights_only=True") >= 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="check_checkpoint recognises torch's 'Unsupported global: GLOBAL x' message only; a blocked module "
-    "(posix.system) reads 'unsupported GLOBAL posix.system whose module posix is blocked' and is reported as "
-    "'truncated, corrupt or no checkpoint at all' instead of 'holds pickled Python objects'",
-)
 def test_the_refusal_says_the_file_holds_pickled_code(tmp_path):
     from tangrnn_core.errors import CheckpointError
     from tangrnn_core.lightning_cli import check_checkpoint

@@ -117,6 +117,11 @@ def batch(trained_run, small_corpus, tmp_path_factory):
         "All work and no play makes Jack a dull boy, or so the saying goes today.\n" * 100,
         encoding="utf-8",
     )
+    empty = tmp / "empty.jsonl"
+    empty.write_text("\n\n", encoding="utf-8")
+    other_model = tmp / "other_model.ckpt"
+    torch.save({"state_dict": {"layer.weight": torch.zeros(2, 2)}, "pytorch-lightning_version": "2.6.6",
+                "hyper_parameters": {"hidden_dim": 64}}, other_model)
     foreign_ckpt = tmp / "foreign.ckpt"
     torch.save({"state_dict": {}}, foreign_ckpt)
     truncated_ckpt = tmp / "truncated.ckpt"
@@ -175,6 +180,8 @@ def batch(trained_run, small_corpus, tmp_path_factory):
         "random_xz": {"argv": [*fit, "--data.corpus", str(random_xz)]},
         "broken_jsonl": {"argv": [*fit, "--data.corpus", str(broken_jsonl)]},
         "english": {"argv": [*fit, "--data.corpus", str(english)]},
+        "empty_corpus": {"argv": [*fit, "--data.corpus", str(empty)]},
+        "other_model_ckpt": {"argv": ["generate", "--ckpt_path", str(other_model), "--form", "五绝"]},
         # checkpoint errors
         "foreign_ckpt": {"argv": ["validate", "--config", str(config), "--ckpt_path", str(foreign_ckpt)]},
         "truncated_ckpt": {"argv": ["validate", "--config", str(config), "--ckpt_path", str(truncated_ckpt)]},
@@ -199,6 +206,8 @@ def batch(trained_run, small_corpus, tmp_path_factory):
         random_xz,
         broken_jsonl,
         english,
+        empty,
+        other_model,
         foreign_ckpt,
         truncated_ckpt,
         garbage_ckpt,
@@ -295,6 +304,8 @@ def test_help_and_options(batch):
         ("random_xz", ["random.jsonl.xz", "not a valid xz file"]),
         ("broken_jsonl", ["broken.jsonl", "invalid JSON at line 11"]),
         ("english", ["english.txt", "Chinese"]),
+        ("empty_corpus", ["empty.jsonl", "no poems"]),
+        ("other_model_ckpt", ["other_model.ckpt", "not a tangrnn checkpoint"]),
         ("foreign_ckpt", ["foreign.ckpt", "not a tangrnn checkpoint", "tangrnn fit"]),
         ("truncated_ckpt", ["truncated.ckpt", "truncated, corrupt"]),
         ("truncated_resume", ["truncated.ckpt", "truncated, corrupt"]),

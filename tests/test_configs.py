@@ -21,7 +21,9 @@ from tangrnn_core.lightning_cli import run_lightning_cli
 from tangrnn_core.module import build_architecture
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = sorted({*REPO.glob("configs/*.yaml"), *REPO.glob("configs/**/*.yaml")})
+# Model configs stand alone; the cluster configs are overlays given after one (`--config A --config B`).
+CONFIGS = sorted(REPO.glob("configs/*.yaml"))
+OVERLAYS = sorted(REPO.glob("configs/cluster/*.yaml"))
 TOKENS = TokenSpec(vocab_size=40, line_end_ids=(4, 5))
 
 
@@ -89,3 +91,16 @@ def test_a_misspelt_architecture_option_fails_to_build():
     options["hiden_size"] = options.pop("hidden_size")
     with pytest.raises(ConfigError, match="hiden_size"):
         build_architecture(written["model"]["architecture"], options, TOKENS)
+
+
+@pytest.mark.parametrize("path", OVERLAYS, ids=lambda p: str(p.relative_to(REPO / "configs")))
+def test_cluster_overlays_parse_after_a_model_config(path, capsys):
+    base = REPO / "configs" / "lstm.yaml"
+    code, out, err = print_config(["fit", "--config", str(base), "--config", str(path), "--print_config"], capsys)
+    assert code in (0, None), err
+    printed = yaml.safe_load(out)
+    written = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for section in ("trainer", "data"):
+        for key, value in written.get(section, {}).items():
+            assert printed[section][key] == value, key
+    assert printed["model"]["architecture"] == "lstm"

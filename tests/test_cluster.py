@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import re
+
+import pytest
 
 from lightning.fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 
 from conftest import REPO
 from tangrnn_core.trainer import TangrnnTrainer
+
+@pytest.fixture(autouse=True)
+def _restore_environment():
+    # Lightning's cluster environments write MASTER_ADDR/MASTER_PORT into os.environ themselves; left behind,
+    # they would send later multi-process tests to a host that does not exist.
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
 
 SLURM = {
     "SLURM_NTASKS": "8",

@@ -320,7 +320,7 @@ def _check_checkpoint(model, trainer, datamodule, tmp: Path) -> None:
     from tangrnn_core.module import PoetryModel
 
     path = tmp / "kit.ckpt"
-    trainer.save_checkpoint(path, weights_only=False)  # a full checkpoint, like last.ckpt
+    trainer.save_checkpoint(path)  # a full checkpoint (optimizer and loops too), like last.ckpt
     try:
         torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:

@@ -148,14 +148,7 @@ def write_poems(architecture: Architecture, vocabulary: Vocabulary, request: Poe
 
 
 def _check(vocabulary: Vocabulary, request: PoemRequest) -> None:
-    if request.temperature < 0:
-        raise ConfigError(f"--temperature must be 0 or more, got {request.temperature}")
-    if not 0 < request.top_p <= 1:
-        raise ConfigError(f"--top_p must be in (0, 1], got {request.top_p}")
-    if request.num_poems < 1:
-        raise ConfigError(f"--num_poems must be at least 1, got {request.num_poems}")
-    if request.num_beams < 1:
-        raise ConfigError(f"--num_beams must be at least 1, got {request.num_beams}")
+    # Sampling options (temperature, top_p, num_beams, ...) are checked where they are used, in generate().
     if request.prefix:
         unknown = vocabulary.unknown(request.prefix)
         if unknown:

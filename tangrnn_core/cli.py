@@ -1,6 +1,6 @@
 """The ``tangrnn`` command: LightningCLI's verbs (fit, validate, test, predict) plus tangrnn's own.
 
-tangrnn's own verbs that are no Trainer method (``plugins``, ``data``) are dispatched here before LightningCLI
+tangrnn's own verbs that are no Trainer method (``plugins``, ``data``, ``check``) are dispatched here before LightningCLI
 is built. Errors a user can fix are printed as one line with exit status 2; ``--debug`` (or
 ``TANGRNN_DEBUG=1``) shows the traceback instead.
 """
@@ -30,6 +30,7 @@ Training and evaluation (LightningCLI; `tangrnn VERB --help` lists every option)
 tangrnn's own verbs:
   tangrnn plugins [--options NAME]                 list the architectures found through entry points
   tangrnn data build|info ...                      rebuild or inspect a corpus file
+  tangrnn check [POEM | --file F] [--tones loose]  does a poem follow the rules of regulated verse
 
 Add --debug (or set TANGRNN_DEBUG=1) to see tracebacks.
 """
@@ -79,6 +80,10 @@ def _dispatch(args: list[str]) -> int:
         from tangrnn_core.data.commands import run
 
         return run(args[1:])
+    if args[0] == "check":
+        from tangrnn_core.prosody.command import run as check
+
+        return check(args[1:])
     from tangrnn_core.lightning_cli import run_lightning_cli
 
     run_lightning_cli(args)

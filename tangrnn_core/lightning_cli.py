@@ -28,6 +28,7 @@ from tangrnn_core.callbacks import PoemSamples
 from tangrnn_core.checkpointing import AtomicCheckpointIO
 from tangrnn_core.data.datamodule import PoetryDataModule
 from tangrnn_core.errors import CheckpointError, ConfigError
+from tangrnn_core.evaluation.callback import SampleQuality
 from tangrnn_core.module import CHECKPOINT_FORMAT, PoetryModel
 from tangrnn_core.trainer import TangrnnTrainer
 
@@ -44,8 +45,9 @@ class TangrnnCLI(LightningCLI):
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
-        """Lightning's verbs, and ``generate``, which needs a checkpoint and no data."""
-        return {**LightningCLI.subcommands(), "generate": {"model"}}
+        """Lightning's verbs, ``generate``, which needs a checkpoint and no data, and ``evaluate``, which needs
+        both (the test split for perplexity and first lines, the training split for copied lines)."""
+        return {**LightningCLI.subcommands(), "generate": {"model"}, "evaluate": {"model", "datamodule"}}
 
     def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
         self._preparing = subcommand
@@ -65,6 +67,8 @@ class TangrnnCLI(LightningCLI):
         # The data module builds its vocabulary in __init__, so these exist before the model is built.
         parser.link_arguments("data.vocab_size", "model.vocab_size", apply_on="instantiate")
         parser.link_arguments("data.line_end_ids", "model.line_end_ids", apply_on="instantiate")
+        # A forced callback with options of its own (--sample_quality.num_poems 0 turns it off), saved in config.yaml.
+        parser.add_lightning_class_args(SampleQuality, "sample_quality")
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         # Lightning's own version warns whenever args are given while sys.argv has some too, which is always

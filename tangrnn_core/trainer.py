@@ -14,6 +14,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from tangrnn_core.data.forms import classify, split_lines_with_marks
 from tangrnn_core.decoding.quantize import int8_for_decoding
 from tangrnn_core.decoding.request import PoemRequest, write_poems
+from tangrnn_core.evaluation.evaluate import print_report, run_evaluation
 
 _Path = str | Path | None
 
@@ -135,6 +136,42 @@ class TangrnnTrainer(pl.Trainer):
         poems = write_poems(net, model.vocabulary, request)
         _print_poems(poems, output)
         return poems
+
+    def evaluate(
+        self,
+        model: pl.LightningModule,
+        datamodule: LightningDataModule,
+        ckpt_path: str,
+        num_poems: int = 100,
+        form: str | None = None,
+        temperature: float = 0.8,
+        seed: int = 1234,
+        output: Literal["text", "json"] = "text",
+    ) -> dict:
+        """Evaluates a checkpoint: test-split perplexity, then the poems it writes, as a table or JSON.
+
+        Reports test perplexity (the model's test loop), BLEU-2 over characters of continuations of the first
+        lines of up to ``num_poems`` regular test poems against the originals, and for ``num_poems`` sampled
+        poems: the share in the asked form (free poems: in any regular form), distinct-1 and distinct-2 (distinct
+        characters and in-line bigrams over all of them), the share of lines copied verbatim from the training
+        split and the share of poems with such a line. Use the config the model was trained with: it decides
+        the splits.
+
+        Args:
+            model: rebuilt from the checkpoint's hyper-parameters by the command line.
+            datamodule: the data of the config: the test split for perplexity and first lines, the training
+                split for copied lines.
+            ckpt_path: a checkpoint written by ``tangrnn fit`` (or ``last``).
+            num_poems: poems sampled per form, and test poems continued for BLEU-2.
+            form: ``free`` (default: no form imposed), one of 五绝 七绝 五律 七律 (wujue qijue wulv qilv), or
+                ``all`` (free and each of the four).
+            temperature: sampling temperature of every poem (0 is greedy).
+            seed: the same seed gives the same poems and figures.
+            output: ``text`` prints a table; ``json`` prints one JSON object.
+        """
+        report = run_evaluation(self, model, datamodule, ckpt_path, num_poems, form, temperature, seed)
+        print_report(report, output)
+        return report
 
 
 @rank_zero_only

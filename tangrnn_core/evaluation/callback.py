@@ -1,0 +1,61 @@
+"""A cheap, sampled version of ``tangrnn evaluate`` logged at every validation during ``tangrnn fit``."""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+
+from tangrnn_core.evaluation.evaluate import poem_quality, shard, training_lines, write_sample
+
+
+class SampleQuality(pl.Callback):
+    """Samples a few free poems after every validation and logs how they look, next to ``val/ppl``.
+
+    Logged: ``val/form_rate`` (share of the poems in one of the four regular forms, which no constraint imposes
+    here: the model has to have learned them), ``val/distinct_1`` and ``val/distinct_2`` (distinct characters
+    and in-line bigrams over all of them) and ``val/novelty`` (share of their lines not found verbatim in the
+    training split). On several processes each samples its share and the figures are synced.
+
+    Cost: one batch of ``num_poems`` poems of at most ``max_length`` characters, like the sample poems printed
+    at each validation; measured on 2 CPU cores with the quickstart LSTM (2x256, 5,658 characters), 32 poems
+    took about 0.3 s against a validation of several seconds. The training split's lines are collected once,
+    at the first validation (about 1 s and 40 MB for the whole corpus).
+
+    Args:
+        num_poems: poems sampled each validation, over all processes; 0 turns this off.
+        temperature: sampling temperature (the same as the printed samples, so the figures describe them).
+        max_length: characters at most per poem.
+        seed: the random source, fixed so that successive figures differ only by what the model learned.
+    """
+
+    def __init__(self, num_poems: int = 32, temperature: float = 0.8, max_length: int = 80, seed: int = 4321) -> None:
+        self.num_poems = num_poems
+        self.temperature = temperature
+        self.max_length = max_length
+        self.seed = seed
+        self._lines: set[str] | None = None
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        vocabulary = getattr(pl_module, "vocabulary", None)
+        datamodule = getattr(trainer, "datamodule", None)
+        # The same decision on every process: the sync inside compute() is a collective call.
+        if trainer.sanity_checking or self.num_poems < 1 or vocabulary is None or not hasattr(datamodule, "split"):
+            return
+        if self._lines is None:
+            self._lines = training_lines(datamodule)
+        rank, world_size = trainer.global_rank, trainer.world_size
+        count = len(shard(self.num_poems, rank, world_size))
+        poems = write_sample(
+            pl_module.net, vocabulary, None, count, self.temperature, self.seed + 100_003 * rank, self.max_length
+        )
+        metrics = poem_quality(self._lines).to(pl_module.device)
+        metrics.update(poems)
+        values = metrics.compute()
+        figures = {
+            "val/form_rate": values["form_rate"],
+            "val/distinct_1": values["distinct_1"],
+            "val/distinct_2": values["distinct_2"],
+            "val/novelty": 1 - values["copied_lines"],
+        }
+        for name, value in figures.items():
+            # Already synced, so equal on every process; sync_dist only keeps Lightning from asking for it.
+            pl_module.log(name, value, sync_dist=world_size > 1, batch_size=self.num_poems)

@@ -146,6 +146,7 @@ class TangrnnTrainer(pl.Trainer):
         form: str | None = None,
         temperature: float = 0.8,
         seed: int = 1234,
+        tones: Literal["strict", "loose"] = "strict",
         output: Literal["text", "json"] = "text",
     ) -> dict:
         """Evaluates a checkpoint: test-split perplexity, then the poems it writes, as a table or JSON.
@@ -154,8 +155,9 @@ class TangrnnTrainer(pl.Trainer):
         lines of up to ``num_poems`` regular test poems against the originals, and for ``num_poems`` sampled
         poems: the share in the asked form (free poems: in any regular form), distinct-1 and distinct-2 (distinct
         characters and in-line bigrams over all of them), the share of lines copied verbatim from the training
-        split and the share of poems with such a line. Use the config the model was trained with: it decides
-        the splits.
+        split and the share of poems with such a line, and, of the poems in a regular form, the share whose
+        tones fit a pattern of their form and the share whose rhymes keep to one 平声 group (the checks of
+        ``tangrnn check``). Use the config the model was trained with: it decides the splits.
 
         Args:
             model: rebuilt from the checkpoint's hyper-parameters by the command line.
@@ -167,9 +169,11 @@ class TangrnnTrainer(pl.Trainer):
                 ``all`` (free and each of the four).
             temperature: sampling temperature of every poem (0 is greedy).
             seed: the same seed gives the same poems and figures.
+            tones: ``strict`` checks every position a pattern fixes (as ``tangrnn check``); ``loose`` only the
+                2nd, 4th and 6th characters and the line ends (一三五不论).
             output: ``text`` prints a table; ``json`` prints one JSON object.
         """
-        report = run_evaluation(self, model, datamodule, ckpt_path, num_poems, form, temperature, seed)
+        report = run_evaluation(self, model, datamodule, ckpt_path, num_poems, form, temperature, seed, tones)
         print_report(report, output)
         return report
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import lightning.pytorch as pl
+import torch
 
 from tangrnn_core.evaluation.evaluate import poem_quality, shard, training_lines, write_sample
 
@@ -12,8 +15,10 @@ class SampleQuality(pl.Callback):
 
     Logged: ``val/form_rate`` (share of the poems in one of the four regular forms, which no constraint imposes
     here: the model has to have learned them), ``val/distinct_1`` and ``val/distinct_2`` (distinct characters
-    and in-line bigrams over all of them) and ``val/novelty`` (share of their lines not found verbatim in the
-    training split). On several processes each samples its share and the figures are synced.
+    and in-line bigrams over all of them), ``val/novelty`` (share of their lines not found verbatim in the
+    training split) and, once some poems come out in a regular form, ``val/tone_rate`` and ``val/rhyme_rate``
+    (the share of those that keep the tones of a pattern, and one 平声 rhyme group, as ``tangrnn check`` judges
+    them). On several processes each samples its share and the figures are synced.
 
     Cost: one batch of ``num_poems`` poems of at most ``max_length`` characters, like the sample poems printed
     at each validation; measured on 2 CPU cores with the quickstart LSTM (2x256, 5,658 characters), 32 poems
@@ -25,13 +30,22 @@ class SampleQuality(pl.Callback):
         temperature: sampling temperature (the same as the printed samples, so the figures describe them).
         max_length: characters at most per poem.
         seed: the random source, fixed so that successive figures differ only by what the model learned.
+        tones: ``strict`` (every position a pattern fixes) or ``loose`` (2nd, 4th, 6th and the line ends).
     """
 
-    def __init__(self, num_poems: int = 32, temperature: float = 0.8, max_length: int = 80, seed: int = 4321) -> None:
+    def __init__(
+        self,
+        num_poems: int = 32,
+        temperature: float = 0.8,
+        max_length: int = 80,
+        seed: int = 4321,
+        tones: Literal["strict", "loose"] = "strict",
+    ) -> None:
         self.num_poems = num_poems
         self.temperature = temperature
         self.max_length = max_length
         self.seed = seed
+        self.tones = tones
         self._lines: set[str] | None = None
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -47,7 +61,7 @@ class SampleQuality(pl.Callback):
         poems = write_sample(
             pl_module.net, vocabulary, None, count, self.temperature, self.seed + 100_003 * rank, self.max_length
         )
-        metrics = poem_quality(self._lines).to(pl_module.device)
+        metrics = poem_quality(self._lines, tones=self.tones).to(pl_module.device)
         metrics.update(poems)
         values = metrics.compute()
         figures = {
@@ -55,7 +69,11 @@ class SampleQuality(pl.Callback):
             "val/distinct_1": values["distinct_1"],
             "val/distinct_2": values["distinct_2"],
             "val/novelty": 1 - values["copied_lines"],
+            "val/tone_rate": values["tone_rate"],
+            "val/rhyme_rate": values["rhyme_rate"],
         }
         for name, value in figures.items():
+            if torch.isnan(value):
+                continue  # no poem in a regular form yet: no tones or rhymes to judge (the same on every process)
             # Already synced, so equal on every process; sync_dist only keeps Lightning from asking for it.
             pl_module.log(name, value, sync_dist=world_size > 1, batch_size=self.num_poems)

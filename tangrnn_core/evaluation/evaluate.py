@@ -28,25 +28,30 @@ from tangrnn_core.evaluation.metrics import (
     corpus_lines,
     regular_form,
 )
+from tangrnn_core.evaluation.regulation import RhymeCompliance, ToneCompliance
 
-#: Figures of a sample of poems, in the order of the printed table (``None`` where not measured).
-SAMPLE_KEYS = ("form_rate", "distinct_1", "distinct_2", "copied_lines", "poems_with_copy")
+#: Figures of a sample of poems, in the order of the printed table (``None`` where not measured: tone and rhyme
+#: rates when no poem had a regular form).
+SAMPLE_KEYS = ("form_rate", "distinct_1", "distinct_2", "copied_lines", "poems_with_copy", "tone_rate", "rhyme_rate")
 #: Poems decoded in one batch: bounds memory whatever ``--num_poems`` is.
 CHUNK = 256
 
 
-def poem_quality(training_lines: set[str], form: str | Form | None = None) -> MetricCollection:
+def poem_quality(training_lines: set[str], form: str | Form | None = None, tones: str = "strict") -> MetricCollection:
     """The metrics of a sample of poems, updated with a list of poem texts.
 
     Args:
         training_lines: the training split's lines (:func:`~tangrnn_core.evaluation.metrics.corpus_lines`).
         form: the form the poems were asked for (``None``: free poems, checked against any regular form).
+        tones: ``strict`` or ``loose`` tone checking (see :class:`~tangrnn_core.evaluation.regulation.ToneCompliance`).
     """
     metrics = {
         "form_rate": FormCompliance(form),
         "distinct_1": DistinctN(1),
         "distinct_2": DistinctN(2),
         "novelty": Novelty(training_lines),  # computes copied_lines and poems_with_copy
+        "tone_rate": ToneCompliance(tones),
+        "rhyme_rate": RhymeCompliance(tones),
     }
     # Each metric has its own states: nothing for compute groups to share, only a check to pay for.
     return MetricCollection(metrics, compute_groups=False)
@@ -123,6 +128,7 @@ def run_evaluation(
     form: str | None,
     temperature: float,
     seed: int,
+    tones: str = "strict",
 ) -> dict[str, Any]:
     """Computes the whole report of ``tangrnn evaluate`` (see :meth:`TangrnnTrainer.evaluate`)."""
     # Options are checked before the test loop, so that a typo costs no minutes of work.
@@ -131,13 +137,21 @@ def run_evaluation(
     if not math.isfinite(temperature) or temperature < 0:
         raise ConfigError(f"--temperature must be 0 or more, got {temperature}")
     modes = sample_modes(form)
+    if tones not in ("strict", "loose"):
+        raise ConfigError(f"--tones must be strict or loose, got {tones!r}")
 
     # Perplexity through the model's own test loop; it loads the checkpoint (weights_only=True) and its vocabulary.
     results = trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
     test_split = datamodule.split("test")
     report: dict[str, Any] = {
         "checkpoint": str(ckpt_path),
-        "settings": {"num_poems": num_poems, "form": form or "free", "temperature": temperature, "seed": seed},
+        "settings": {
+            "num_poems": num_poems,
+            "form": form or "free",
+            "temperature": temperature,
+            "seed": seed,
+            "tones": tones,
+        },
         "test": {
             "perplexity": _round(results[0]["test/ppl"]),
             # ln(perplexity): nats per character. The logged test/loss is a mean over batches, not characters.
@@ -171,7 +185,7 @@ def run_evaluation(
     for label, mode_form in modes:
         count = len(shard(num_poems, rank, world_size))
         poems = write_sample(net, vocabulary, mode_form, count, temperature, seed + 100_003 * rank)
-        metrics = poem_quality(lines, mode_form).to(device)
+        metrics = poem_quality(lines, mode_form, tones).to(device)
         metrics.update(poems)
         values = {key: _round(value) for key, value in metrics.compute().items()}
         report["samples"][label] = {
@@ -182,9 +196,11 @@ def run_evaluation(
     return report
 
 
-def _round(value: Any) -> float:
+def _round(value: Any) -> float | None:
     # Metrics compute in float32: 6 significant digits is all they hold (0.975, not 0.9750000238418579).
-    return float(f"{float(value):.6g}")
+    # NaN (nothing to measure) becomes None: JSON has no NaN.
+    value = float(value)
+    return None if math.isnan(value) else float(f"{value:.6g}")
 
 
 def training_lines(datamodule: pl.LightningDataModule) -> set[str]:
@@ -213,9 +229,10 @@ def format_report(report: dict[str, Any]) -> str:
         f"{test['poems']:,} poems, {test['characters']:,} characters)",
         f"BLEU-2       {bleu}",
         "",
-        f"poems written at temperature {settings['temperature']:g}, seed {settings['seed']}:",
+        f"poems written at temperature {settings['temperature']:g}, seed {settings['seed']} "
+        f"(tones and rhyme of the regular ones, {settings['tones']} tones):",
     ]
-    header = ("sample", "poems", "form", "distinct-1", "distinct-2", "copied lines", "poems w/ copy")
+    header = ("sample", "poems", "form", "distinct-1", "distinct-2", "copied lines", "poems w/ copy", "tones", "rhyme")
     rows = [header]
     for label, figures in report["samples"].items():
         rows.append((label, str(figures["poems"]), *(_rate(figures[key]) for key in SAMPLE_KEYS)))

@@ -11,6 +11,8 @@ import pytest
 from conftest import assert_one_line_error, run_batch, tiny_config
 
 RATES = ("form_rate", "distinct_1", "distinct_2", "copied_lines", "poems_with_copy")
+#: Rates of the poems in a regular form: None when a free sample has none.
+REGULAR_RATES = ("tone_rate", "rhyme_rate")
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +31,7 @@ def results(tmp_path_factory, small_corpus):
         "no checkpoint": {"argv": ["evaluate", "--config", config]},
         "unknown form": {"argv": [*evaluate, "--form", "六绝"]},
         "no poems": {"argv": [*evaluate, "--num_poems", "0"]},
+        "unknown tones": {"argv": [*evaluate, "--tones", "lenient"]},
     }
     return run_batch(cases, tmp), tmp
 
@@ -42,7 +45,7 @@ def report(result) -> dict:
 
 def test_json_report_has_every_figure_in_range(results):
     figures = report(results[0]["json"])
-    assert figures["settings"] == {"num_poems": 8, "form": "all", "temperature": 0.8, "seed": 1234}
+    assert figures["settings"] == {"num_poems": 8, "form": "all", "temperature": 0.8, "seed": 1234, "tones": "strict"}
     test = figures["test"]
     assert 1 < test["perplexity"] < 10_000
     assert math.isclose(math.log(test["perplexity"]), test["cross_entropy"], rel_tol=1e-4)
@@ -56,6 +59,9 @@ def test_json_report_has_every_figure_in_range(results):
         assert sample["distinct_1"] > 0 and len(sample["examples"]) == 2
         if label != "free":
             assert sample["form_rate"] == 1.0, label  # the decoder's form constraint holds for every poem
+            assert all(0 <= sample[key] <= 1 for key in REGULAR_RATES), sample
+        else:
+            assert all(sample[key] is None or 0 <= sample[key] <= 1 for key in REGULAR_RATES), sample
 
 
 def test_the_same_seed_gives_the_same_report(results):
@@ -71,6 +77,7 @@ def test_text_report_is_a_table(results):
     assert any(line.startswith("BLEU-2") for line in lines), result.stdout
     header = next(line for line in lines if line.startswith("sample"))
     assert header.split()[:5] == ["sample", "poems", "form", "distinct-1", "distinct-2"]
+    assert header.split()[-2:] == ["tones", "rhyme"]
     row = lines[lines.index(header) + 1].split()
     assert row[:3] == ["五绝", "4", "1.000"]
 
@@ -93,6 +100,7 @@ def test_fit_logs_sampled_figures_at_each_validation(results):
         ("no checkpoint", ("--ckpt_path",)),
         ("unknown form", ("六绝", "free, all")),
         ("no poems", ("--num_poems",)),
+        ("unknown tones", ("tones", "lenient")),
     ],
 )
 def test_bad_input_is_one_clear_line(results, case, fragments):

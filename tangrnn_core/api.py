@@ -23,6 +23,18 @@ The contract, in short:
   decoder's interface, one character at a time for a batch of poems (and beams). ``prefill`` has a default
   built on ``step``; override it when the network can read a prefix faster in one call.
 
+What a network can do is declared in ``capabilities``, and the core trains and decodes it accordingly:
+
+- ``causal`` (the default): a left-to-right language model, trained on next-character prediction and decoded
+  with ``step``.
+- ``conditional``: the network also reads ``batch.context``, the poem's title, in ``forward``, and the
+  ``context`` argument of ``initial_state`` (``tangrnn generate --title``). Every batch carries the titles;
+  networks without this capability ignore them.
+- ``infill``: a masked model. The core replaces a random share of each poem's characters by ``<mask>``
+  (``TokenSpec.mask_id``) and ``forward`` must score, at every position, the original character there
+  (``batch.targets`` holds it at the masked positions, ``pad_id`` elsewhere). It is decoded by iterative
+  mask-predict over a template (``tangrnn generate --template``); ``step`` is not used.
+
 The base class only ever gains optional arguments and methods with defaults, so plugins written against an
 older minor revision of version 1 keep working.
 """
@@ -43,8 +55,12 @@ SUPPORTED_PLUGIN_APIS: frozenset[int] = frozenset({1})
 #: A recurrent state: a tensor, or a (nested) tuple of tensors, each holding the batch along ``state_batch_dim``.
 State = Any
 
-#: Capability names an architecture may declare in ``Architecture.capabilities``.
+#: Capability names an architecture may declare in ``Architecture.capabilities`` (see the module documentation).
 CAUSAL = "causal"  # scores text left to right; can be decoded with ``step`` (free generation, continuation)
+CONDITIONAL = "conditional"  # reads the title in ``Batch.context`` and in ``initial_state(context=...)``
+INFILL = "infill"  # restores ``<mask>`` characters from both sides; decoded by mask-predict
+#: Every capability this core knows; a class declaring another one is refused by the registry.
+KNOWN_CAPABILITIES: frozenset[str] = frozenset({CAUSAL, CONDITIONAL, INFILL})
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,7 @@ class TokenSpec:
         unk_id: characters outside the vocabulary.
         bos_id: opens every sequence.
         eos_id: closes every poem.
+        mask_id: stands for a hidden character (the input of ``infill`` networks).
         line_end_ids: ids of the punctuation marks that end a verse line (``，。？！；``), for architectures that
             use the line structure of a poem.
     """
@@ -66,6 +83,7 @@ class TokenSpec:
     unk_id: int = 1
     bos_id: int = 2
     eos_id: int = 3
+    mask_id: int = 4
     line_end_ids: tuple[int, ...] = field(default_factory=tuple)
 
 
@@ -78,18 +96,23 @@ class Batch:
         targets: ``(batch, time)`` ids: the poem's characters and ``<eos>``, i.e. ``inputs`` shifted by one;
             ``pad_id`` where there is nothing to predict.
         lengths: ``(batch,)`` the number of real positions in each row.
+        context: ``(batch, context_time)`` ids of each poem's title (no ``<bos>``/``<eos>``), padded with
+            ``pad_id``; ``None`` when there is none (a title may also be empty: length 0).
+        context_lengths: ``(batch,)`` the number of real positions in each row of ``context``.
     """
 
     inputs: Tensor
     targets: Tensor
     lengths: Tensor
+    context: Tensor | None = None
+    context_lengths: Tensor | None = None
 
     @property
     def size(self) -> int:
         return self.inputs.shape[0]
 
     def to(self, device: torch.device | str) -> Batch:
-        return Batch(**{name: value.to(device) for name, value in vars(self).items()})
+        return Batch(**{name: None if value is None else value.to(device) for name, value in vars(self).items()})
 
 
 class Architecture(nn.Module):
@@ -119,8 +142,8 @@ class Architecture(nn.Module):
 
         Args:
             batch_size: how many sequences are decoded together.
-            context: conditioning input for architectures that take one (for example a title); ``None`` for
-                unconditional generation.
+            context: for ``conditional`` networks, a :class:`Batch` whose ``context``/``context_lengths`` hold
+                the ``batch_size`` titles (a title may be empty); ``None`` for every other network.
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement initial_state()")
 

@@ -15,10 +15,11 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from tangrnn_core.api import PLUGIN_API_VERSION, Architecture, Batch, TokenSpec
 from tangrnn_core.data.normalize import LINE_END_MARKS
-from tangrnn_core.data.vocab import Vocabulary
+from tangrnn_core.data.vocab import SPECIALS, Vocabulary
 from tangrnn_core.decoding.request import PoemRequest, write_poems
 from tangrnn_core.errors import CheckpointError, ConfigError, TangrnnError
 from tangrnn_core.metrics import TokenPerplexity
+from tangrnn_core.objectives import is_masked_model, masked_batch
 from tangrnn_core.registry import resolve_architecture
 
 #: Format of the ``tangrnn`` section every checkpoint carries.
@@ -106,7 +107,7 @@ class PoetryModel(pl.LightningModule):
         nan_policy: Literal["stop", "skip"] = "stop",
     ) -> None:
         super().__init__()
-        if vocab_size < 5:
+        if vocab_size <= len(SPECIALS):
             raise ConfigError(
                 f"model.vocab_size is {vocab_size}; it comes from the data module (run with --data) "
                 "or from a checkpoint"
@@ -124,6 +125,8 @@ class PoetryModel(pl.LightningModule):
         self.vocabulary: Vocabulary | None = None
         tokens = TokenSpec(vocab_size=vocab_size, line_end_ids=tuple(line_end_ids or ()))
         self.net = build_architecture(architecture, architecture_options, tokens)
+        #: Masked (``infill``) networks learn to restore hidden characters; the others the next character.
+        self.masked = is_masked_model(self.net)
         self.val_perplexity = TokenPerplexity()
         self.test_perplexity = TokenPerplexity()
 
@@ -174,15 +177,29 @@ class PoetryModel(pl.LightningModule):
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.net(batch)
 
-    def _summed_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def _summed_loss(self, batch: Batch, seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The summed cross-entropy over the positions with a target, and their number.
+
+        Args:
+            batch: a batch of poems from the data module.
+            seed: for masked (``infill``) networks, a seed that fixes which characters are hidden (validation
+                and test use the batch index, so every evaluation hides the same ones); ``None`` draws them from
+                the global generator.
+        """
+        tokens = self.net.tokens
+        if self.masked:
+            generator = None
+            if seed is not None:
+                generator = torch.Generator(device=batch.targets.device).manual_seed(seed)
+            batch = masked_batch(batch, tokens.mask_id, tokens.pad_id, tokens.eos_id, generator)
         logits = self.net(batch)
         summed = F.cross_entropy(
             logits.reshape(-1, logits.shape[-1]),
             batch.targets.reshape(-1),
-            ignore_index=self.net.tokens.pad_id,
+            ignore_index=tokens.pad_id,
             reduction="sum",
         )
-        return summed, batch.lengths.sum()
+        return summed, (batch.targets != tokens.pad_id).sum()
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
         summed, count = self._summed_loss(batch)
@@ -204,13 +221,13 @@ class PoetryModel(pl.LightningModule):
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        summed, count = self._summed_loss(batch)
+        summed, count = self._summed_loss(batch, seed=batch_idx)
         self.val_perplexity.update(summed, count)
         self.log("val/ppl", self.val_perplexity, prog_bar=True, batch_size=batch.size)
         self.log("val/loss", summed / count, batch_size=batch.size, sync_dist=True)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        summed, count = self._summed_loss(batch)
+        summed, count = self._summed_loss(batch, seed=batch_idx)
         self.test_perplexity.update(summed, count)
         self.log("test/ppl", self.test_perplexity, batch_size=batch.size)
         self.log("test/loss", summed / count, batch_size=batch.size, sync_dist=True)

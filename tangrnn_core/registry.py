@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
-from tangrnn_core.api import SUPPORTED_PLUGIN_APIS, Architecture
+from tangrnn_core.api import CAUSAL, INFILL, KNOWN_CAPABILITIES, SUPPORTED_PLUGIN_APIS, Architecture
 from tangrnn_core.errors import PluginError
 
 ENTRY_POINT_GROUP = "tangrnn.architectures"
@@ -182,6 +182,14 @@ def check_architecture_class(cls: object, source: PluginSource) -> type[Architec
         raise PluginError(
             f"architecture plugin '{source.name}' ({source.describe()}) needs plugin API {version}, but this "
             f"tangrnn supports {supported}; upgrade tangrnn or install a matching version of {source.distribution}"
+        )
+    capabilities = set(getattr(cls, "capabilities", ()))
+    unknown = sorted(capabilities - KNOWN_CAPABILITIES)
+    if unknown or not capabilities & {CAUSAL, INFILL}:
+        what = f"unknown capabilities {', '.join(unknown)}" if unknown else "neither 'causal' nor 'infill'"
+        raise PluginError(
+            f"architecture plugin '{source.name}' ({source.describe()}) declares {what}; its capabilities must "
+            f"include 'causal' or 'infill' and come from: {', '.join(sorted(KNOWN_CAPABILITIES))}"
         )
     return cls
 

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from tangrnn_core.api import CAUSAL, Architecture, Batch, State, TokenSpec
+from tangrnn_core.api import CAUSAL, CONDITIONAL, INFILL, Architecture, Batch, State, TokenSpec
 from tangrnn_core.data.forms import Form, classify
 from tangrnn_core.data.normalize import LINE_END_MARKS
 from tangrnn_core.data.vocab import Vocabulary
@@ -69,6 +69,9 @@ POEMS: tuple[str, ...] = (
     "城阙辅三秦，风烟望五津。与君离别意，同是宦游人。海内存知己，天涯若比邻。无为在歧路，儿女共沾巾。",
 )
 
+#: Titles of some of :data:`POEMS` (by index), read by ``conditional`` networks; the others have none.
+TITLES: dict[int, str] = {0: "静夜思", 1: "登鹳雀楼", 2: "春晓", 16: "早发白帝城", 30: "春望"}
+
 #: Tolerance of the comparisons between ``forward``, ``step``, ``prefill`` and a reordered state.
 ATOL = 1e-4
 
@@ -98,10 +101,22 @@ def _resolve(cls: type | str) -> tuple[type[Architecture], str]:
     return checked, name
 
 
-def _batch(vocabulary: Vocabulary, poems: list[str]) -> Batch:
+def _batch(vocabulary: Vocabulary, poems: list[str], titles: list[str] | None = None) -> Batch:
+    """A batch as the data module makes it, titles (``Batch.context``) included."""
     from tangrnn_core.data.datamodule import PadCollate
 
-    return PadCollate(vocabulary)([torch.tensor(vocabulary.encode(poem), dtype=torch.long) for poem in poems])
+    titles = titles or [""] * len(poems)
+    encode = lambda text: torch.tensor(vocabulary.encode(text), dtype=torch.long)  # noqa: E731
+    return PadCollate(vocabulary)([(encode(poem), encode(title)) for poem, title in zip(poems, titles)])
+
+
+def _context(batch: Batch, rows: Tensor | None = None) -> Batch:
+    """The ``context`` argument of ``initial_state`` for the titles of ``batch`` (or of its ``rows``)."""
+    context, lengths = batch.context, batch.context_lengths
+    if rows is not None:
+        context, lengths = context[rows], lengths[rows]
+    empty = torch.empty((context.shape[0], 0), dtype=torch.long)
+    return Batch(empty, empty, torch.zeros(context.shape[0], dtype=torch.long), context, lengths)
 
 
 def _close(actual: Tensor, expected: Tensor, what: str) -> None:
@@ -137,6 +152,7 @@ def check_architecture(
       registry checks before it builds anything);
     - ``[build]`` it builds from a ``TokenSpec`` and ``options`` through the core's option parser;
     - ``[forward]`` ``forward(Batch)`` returns finite float logits of shape ``(batch, time, vocab_size)``;
+    - ``[title]`` (``conditional`` networks) another title changes ``forward``'s logits: the network reads it;
     - ``[step == forward]`` in eval mode, ``step`` from ``initial_state`` one character at a time gives the
       logits of ``forward`` at every real position, and ``prefill`` gives those after its last character;
     - ``[reorder_state]`` stepping on from ``reorder_state(state, index)`` equals stepping the selected rows
@@ -145,9 +161,12 @@ def check_architecture(
       finite loss;
     - ``[checkpoint]`` a checkpoint loads with ``torch.load(weights_only=True)`` and
       ``PoetryModel.load_from_checkpoint(..., weights_only=True)`` into a network with identical logits;
-    - ``[decode]`` ``write_poems`` with ``PoemRequest(form="五绝", num_poems=4)`` writes 4 poems of that form.
+    - ``[decode]`` ``write_poems`` with ``PoemRequest(form="五绝", num_poems=4)`` writes 4 poems of that form
+      (left to right, or by mask-predict for ``infill`` networks), and a template is filled keeping its
+      characters.
 
-    The step rules and ``[decode]`` apply to networks with the ``causal`` capability only.
+    The step rules apply to networks with the ``causal`` capability only; ``infill`` networks are given masked
+    batches (as the core trains them) in ``[forward]``.
 
     Args:
         cls: the architecture class, a class path (``mypackage.MyNet``) or an installed plugin's name. A class
@@ -174,7 +193,7 @@ def check_architecture(
         except TangrnnError as error:
             raise AssertionError(str(error)) from error
 
-    vocabulary = Vocabulary.build(POEMS)
+    vocabulary = Vocabulary.build([*POEMS, *TITLES.values()])
     tokens = vocabulary.token_spec(LINE_END_MARKS)
     with _rule("build"):
         net = _build(path, options, tokens)
@@ -182,7 +201,12 @@ def check_architecture(
             raise AssertionError(f"building {path} gave a {type(net).__name__}")
     torch.manual_seed(0)
     # Different lengths (padding at the end of the shorter rows) and different openings.
-    batch = _batch(vocabulary, [POEMS[16], POEMS[0], POEMS[30]])
+    batch = _batch(vocabulary, [POEMS[16], POEMS[0], POEMS[30]], [TITLES[16], TITLES[0], TITLES[30]])
+    causal = CAUSAL in arch_cls.capabilities
+    if not causal and INFILL in arch_cls.capabilities:
+        from tangrnn_core.objectives import masked_batch
+
+        batch = masked_batch(batch, tokens.mask_id, tokens.pad_id, tokens.eos_id, torch.Generator().manual_seed(0))
     rows, width = batch.inputs.shape
 
     with _rule("forward"):
@@ -201,8 +225,12 @@ def check_architecture(
         if not torch.isfinite(logits).all():
             raise AssertionError("forward() returned NaN or infinite logits")
 
-    causal = CAUSAL in arch_cls.capabilities
     net.eval()
+    if CONDITIONAL in arch_cls.capabilities:
+        with _rule("title"), torch.no_grad():
+            other = Batch(batch.inputs, batch.targets, batch.lengths, batch.context.flip(0), batch.context_lengths.flip(0))
+            if torch.allclose(net(batch), net(other), atol=ATOL):
+                raise AssertionError("forward() gives the same logits whatever the titles in batch.context")
     if causal:
         with _rule("step == forward"), torch.no_grad():
             _check_step(net, batch, tokens.vocab_size)
@@ -212,9 +240,8 @@ def check_architecture(
         model, trainer, datamodule = _train(path, options, steps, tmp)
     with _rule("checkpoint"):
         _check_checkpoint(model, trainer, datamodule, tmp)
-    if causal:
-        with _rule("decode"):
-            _check_decode(net, vocabulary)
+    with _rule("decode"):
+        _check_decode(net, vocabulary)
 
 
 def _build(path: str, options: dict[str, Any] | None, tokens: TokenSpec) -> Architecture:
@@ -226,7 +253,9 @@ def _build(path: str, options: dict[str, Any] | None, tokens: TokenSpec) -> Arch
 def _check_step(net: Architecture, batch: Batch, vocab_size: int) -> None:
     full = net(batch)
     rows = batch.size
-    state = net.initial_state(rows)
+    conditional = CONDITIONAL in net.capabilities
+    context = _context(batch) if conditional else None
+    state = net.initial_state(rows, context)
     for position in range(batch.inputs.shape[1]):
         logits, state = _logits_of_step(net.step(batch.inputs[:, position], state), rows, vocab_size, "step()")
         real = batch.lengths > position
@@ -239,7 +268,7 @@ def _check_step(net: Architecture, batch: Batch, vocab_size: int) -> None:
     length = int(batch.lengths.min())
     for prefix in (1, length):
         logits, _ = _logits_of_step(
-            net.prefill(batch.inputs[:, :prefix], net.initial_state(rows)), rows, vocab_size, "prefill()"
+            net.prefill(batch.inputs[:, :prefix], net.initial_state(rows, context)), rows, vocab_size, "prefill()"
         )
         _close(logits, full[:, prefix - 1], f"prefill() of {prefix} characters does not give forward()'s logits")
 
@@ -247,7 +276,7 @@ def _check_step(net: Architecture, batch: Batch, vocab_size: int) -> None:
 def _check_reorder(net: Architecture, batch: Batch, vocab_size: int) -> None:
     rows = batch.size
     read = 4
-    state = net.initial_state(rows)
+    state = net.initial_state(rows, _context(batch) if CONDITIONAL in net.capabilities else None)
     for position in range(read):
         _, state = net.step(batch.inputs[:, position], state)
     for order in ([2, 0, 1], [2, 0, 0, 1], [1, 2]):
@@ -331,7 +360,7 @@ def _check_checkpoint(model, trainer, datamodule, tmp: Path) -> None:
     restored = PoetryModel.load_from_checkpoint(path, map_location="cpu", weights_only=True)
     if type(restored.net) is not type(model.net):
         raise AssertionError(f"the checkpoint rebuilt a {type(restored.net).__name__}, not a {type(model.net).__name__}")
-    batch = _batch(datamodule.vocabulary, list(POEMS[:3]))
+    batch = _batch(datamodule.vocabulary, list(POEMS[:3]), [TITLES[0], TITLES[1], TITLES[2]])
     model.net.eval()
     restored.net.eval()
     with torch.no_grad():
@@ -348,6 +377,11 @@ def _check_decode(net: Architecture, vocabulary: Vocabulary) -> None:
     for poem in poems:
         if classify(poem) is not Form.WUJUE:
             raise AssertionError(f"write_poems() asked for form 五绝 wrote {poem!r}, of form {classify(poem)}")
+    template = "白日依山尽，黄河入海流。欲穷□□□，更上一层楼。"
+    for poem in write_poems(net, vocabulary, PoemRequest(template=template, num_poems=2, seed=0)):
+        kept = all(slot == "□" or slot == char for slot, char in zip(template, poem))
+        if len(poem) != len(template) or not kept:
+            raise AssertionError(f"write_poems() asked to fill {template} wrote {poem!r}")
 
 
-__all__ = ["check_architecture", "POEMS", "ATOL"]
+__all__ = ["check_architecture", "POEMS", "TITLES", "ATOL"]

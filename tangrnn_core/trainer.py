@@ -78,6 +78,8 @@ class TangrnnTrainer(pl.Trainer):
         acrostic: str | None = None,
         first_line: str | None = None,
         prefix: str | None = None,
+        title: str | None = None,
+        template: str | None = None,
         num_poems: int = 4,
         temperature: float = 0.8,
         top_k: int = 0,
@@ -87,6 +89,7 @@ class TangrnnTrainer(pl.Trainer):
         seed: int | None = None,
         output: Literal["text", "json"] = "text",
         quantize: Literal["none", "int8"] = "none",
+        iterations: int = 10,
     ) -> list[str]:
         """Writes poems with a trained checkpoint, batched, with hard constraints on form and content.
 
@@ -100,6 +103,11 @@ class TangrnnTrainer(pl.Trainer):
                 lines, and ``chars`` (or a form) sets their length.
             first_line: the poem's first line, kept as given (e.g. 白日依山尽); it must fit the form.
             prefix: text read before the poem to set its mood; it is not printed.
+            title: the title to write a poem to (e.g. 春夜喜雨), for models that read titles (seq2seq); other
+                models refuse it.
+            template: a poem with blanks to fill in, e.g. "白日依山尽，黄河入海流。欲穷□□□，更上一层楼。" (□, _
+                or * for a blank); it fixes the form. Every model can fill one: left-to-right models write
+                through it, infilling models (bidirectional) restore the blanks from both sides.
             num_poems: how many poems, written together in one batch.
             temperature: 0 is greedy; 1 samples the model's distribution; higher is wilder.
             top_k: sample only among the k most likely characters (0: all).
@@ -112,6 +120,8 @@ class TangrnnTrainer(pl.Trainer):
                 JSON record per poem.
             quantize: ``int8`` decodes with int8 weights on the CPU (about 3x faster for one poem, 1.25x for
                 many; scores move by about 2%, so poems differ from fp32 ones at the same seed).
+            iterations: mask-predict passes of infilling models (more passes revise more characters). Without a
+                template or form, an infilling model writes the four regular forms in turn.
         """
         checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         model.on_load_checkpoint(checkpoint)
@@ -124,6 +134,9 @@ class TangrnnTrainer(pl.Trainer):
             acrostic=acrostic,
             first_line=first_line,
             prefix=prefix,
+            title=title,
+            template=template,
+            iterations=iterations,
             num_poems=num_poems,
             temperature=temperature,
             top_k=top_k,

@@ -58,6 +58,15 @@ def results(checkpoint):
         "int8": {"argv": [*ckpt, "--form", "七绝", "--quantize", "int8", "--num_poems", "8", "--output", "json"]},
         "no repeat": {"argv": [*ckpt, "--form", "七律", "--no_repeat", "true", "--num_poems", "16", "--temperature", "1.5", "--output", "json"]},
         "text": {"argv": [*ckpt, "--form", "五绝", "--num_poems", "2", "--prefix", "白日"]},
+        "template": {"argv": [*ckpt, "--template", TEMPLATE, "--num_poems", "6", "--output", "json"]},
+        "template acrostic": {
+            "argv": [*ckpt, "--template", "□□□□□，□□□□□。□□□□□，更上一层楼。", "--acrostic", "春夏",
+                     "--no_repeat", "true", "--num_poems", "4", "--output", "json"]
+        },
+        "template against form": {"argv": [*ckpt, "--template", TEMPLATE, "--form", "七绝"]},
+        "template outside vocabulary": {"argv": [*ckpt, "--template", "龘日依山尽，□□□□□。"]},
+        "template without blanks": {"argv": [*ckpt, "--template", "白日依山尽，黄河入海流。"]},
+        "title for a model without titles": {"argv": [*ckpt, "--title", "春夜喜雨", "--form", "五绝"]},
         # bad input, one line each
         "heads outside vocabulary": {"argv": [*ckpt, "--acrostic", "龘靐", "--chars", "5"]},
         "first line outside vocabulary": {"argv": [*ckpt, "--first_line", "龘日依山尽", "--form", "五绝"]},
@@ -71,6 +80,16 @@ def results(checkpoint):
     }
     (checkpoint["tmp"] / "nope.ckpt").write_bytes(b"not a checkpoint at all")
     return run_batch(cases, checkpoint["tmp"]), heads
+
+
+def verse_repeats(poem: str) -> list[str]:
+    """Characters used twice in a poem, an immediate reduplication (青青) excepted."""
+    verse = [c for c in poem if c not in "，。？！；："]
+    seen = [c for i, c in enumerate(verse) if c in verse[:i] and not (verse[i - 1] == c and (i < 2 or verse[i - 2] != c))]
+    return seen
+
+
+TEMPLATE = "白日依山尽，黄河入海流。欲穷□□□，更上一层楼。"
 
 
 def records(result) -> list[dict]:
@@ -147,6 +166,10 @@ def test_text_output_is_one_verse_per_line_with_blank_lines_between_poems(result
         ("temperature", ("temperature",)),
         ("not a checkpoint", ("nope.ckpt",)),
         ("no checkpoint", ("--ckpt_path",)),
+        ("template against form", ("五绝", "七绝")),
+        ("template outside vocabulary", ("龘",)),
+        ("template without blanks", ("blank",)),
+        ("title for a model without titles", ("title", "conditional")),
     ],
 )
 def test_bad_input_is_one_clear_line(results, case, fragments):
@@ -156,3 +179,18 @@ def test_bad_input_is_one_clear_line(results, case, fragments):
 def test_int8_decoding_keeps_the_form(results):
     poems = records(results[0]["int8"])
     assert len(poems) == 8 and {classify(p["poem"]) for p in poems} == {Form.QIJUE}
+
+
+def test_a_left_to_right_model_fills_a_template(results):
+    poems = [record["poem"] for record in records(results[0]["template"])]
+    assert len(poems) == 6
+    for poem in poems:
+        assert classify(poem) == Form.WUJUE
+        assert poem.startswith("白日依山尽，黄河入海流。欲穷") and poem.endswith("，更上一层楼。")
+
+
+def test_a_template_takes_acrostic_heads_and_no_repeat(results):
+    for record in records(results[0]["template acrostic"]):
+        lines = record["lines"]
+        assert lines[0][0] == "春" and lines[1][0] == "夏" and lines[3] == "更上一层楼。"
+        assert verse_repeats(record["poem"]) == []

@@ -181,7 +181,7 @@ def test_on_load_checkpoint_without_a_tangrnn_section(checkpoint):
 def test_on_load_checkpoint_with_a_vocabulary_of_the_wrong_size():
     model = tiny_model(vocab_size=30)
     with pytest.raises(CheckpointError, match="30"):
-        model.on_load_checkpoint({"tangrnn": {"vocabulary": ["<pad>", "<unk>", "<bos>", "<eos>", "月"]}})
+        model.on_load_checkpoint({"tangrnn": {"vocabulary": ["<pad>", "<unk>", "<bos>", "<eos>", "<mask>", "月"]}})
 
 
 # -- the learning-rate schedule ----------------------------------------------------------------------------

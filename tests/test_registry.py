@@ -79,7 +79,8 @@ def test_unknown_name_lists_the_available_ones():
     with pytest.raises(PluginError) as caught:
         ArchitectureRegistry().get("lstmm")
     assert "unknown architecture 'lstmm'" in str(caught.value)
-    assert "gru, lstm, rnn" in str(caught.value)
+    listed = str(caught.value).split("available: ")[1].split(".")[0].split(", ")
+    assert {"gru", "lstm", "rnn"} <= set(listed) and listed == sorted(listed)
 
 
 @pytest.mark.parametrize(
@@ -121,3 +122,16 @@ def test_class_paths_resolve():
     assert resolve_architecture("tangrnn_recurrent:GRU").__name__ == "GRU"
     with pytest.raises(PluginError, match="cannot import"):
         resolve_architecture("tangrnn_recurrent.Nope")
+
+
+@pytest.mark.parametrize(
+    ("capabilities", "fragment"),
+    [(frozenset({"causal", "telepathy"}), "unknown capabilities telepathy"), (frozenset({"conditional"}), "neither")],
+)
+def test_capabilities_the_core_cannot_drive_are_refused(capabilities, fragment):
+    from tangrnn_core.api import Architecture
+    from tangrnn_core.registry import PluginSource, check_architecture_class
+
+    odd = type("Odd", (Architecture,), {"plugin_api": 1, "capabilities": capabilities})
+    with pytest.raises(PluginError, match=fragment):
+        check_architecture_class(odd, PluginSource("odd", "odd_pkg:Odd", "odd-dist", "1.0"))

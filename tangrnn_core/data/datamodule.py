@@ -18,7 +18,8 @@ from tangrnn_core.errors import ConfigError
 
 
 class EncodedPoems(Dataset):
-    """The poems of one split as id tensors (characters only; ``<bos>``/``<eos>`` are added when batching)."""
+    """The poems of one split as ``(poem, title)`` id tensors (characters only; ``<bos>``/``<eos>`` are added
+    when batching)."""
 
     def __init__(self, split: SplitData) -> None:
         self.split = split
@@ -26,17 +27,25 @@ class EncodedPoems(Dataset):
     def __len__(self) -> int:
         return len(self.split)
 
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return self.split.encoded(index)
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.split.encoded(index), self.split.encoded_title(index)
 
 
 class PadCollate:
-    """Turns a list of encoded poems into a :class:`~tangrnn_core.api.Batch` padded to its longest poem."""
+    """Turns encoded poems into a :class:`~tangrnn_core.api.Batch` padded to its longest poem.
+
+    Each item is a poem's ids, or a ``(poem, title)`` pair of id tensors; the titles become ``Batch.context``.
+    """
 
     def __init__(self, vocabulary: Vocabulary) -> None:
         self.pad_id, self.bos_id, self.eos_id = vocabulary.pad_id, vocabulary.bos_id, vocabulary.eos_id
 
-    def __call__(self, poems: list[torch.Tensor]) -> Batch:
+    def __call__(self, items: list[torch.Tensor | tuple[torch.Tensor, torch.Tensor]]) -> Batch:
+        if items and isinstance(items[0], tuple):
+            poems = [poem for poem, _ in items]
+            titles = [title for _, title in items]
+        else:
+            poems, titles = list(items), None
         lengths = torch.tensor([len(poem) + 1 for poem in poems], dtype=torch.long)
         width = int(lengths.max())
         inputs = torch.full((len(poems), width), self.pad_id, dtype=torch.long)
@@ -47,7 +56,20 @@ class PadCollate:
             inputs[row, 1 : size + 1] = poem
             targets[row, :size] = poem
             targets[row, size] = self.eos_id
-        return Batch(inputs=inputs, targets=targets, lengths=lengths)
+        if titles is None:
+            return Batch(inputs=inputs, targets=targets, lengths=lengths)
+        context, context_lengths = pad_titles(titles, self.pad_id)
+        return Batch(inputs=inputs, targets=targets, lengths=lengths, context=context, context_lengths=context_lengths)
+
+
+def pad_titles(titles: list[torch.Tensor], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(batch, longest)`` title ids padded with ``pad_id`` (at least one column, so that a batch of empty
+    titles is still a tensor a network can embed), and their ``(batch,)`` lengths."""
+    context_lengths = torch.tensor([len(title) for title in titles], dtype=torch.long)
+    context = torch.full((len(titles), max(1, int(context_lengths.max()))), pad_id, dtype=torch.long)
+    for row, title in enumerate(titles):
+        context[row, : len(title)] = title
+    return context, context_lengths
 
 
 class PoetryDataModule(pl.LightningDataModule):
@@ -68,6 +90,8 @@ class PoetryDataModule(pl.LightningDataModule):
         min_count: characters seen fewer times in the training split become ``<unk>``.
         val_fraction: share of poems in the validation split (chosen by a hash of the poem id).
         test_fraction: share of poems in the test split.
+        max_title_chars: keep at most this many characters of each title (the ``context`` that ``conditional``
+            architectures such as seq2seq read); ``0`` gives every poem an empty title.
         batch_size: poems per batch (per process).
         num_workers: data-loading worker processes.
         seed: seed of the batch order (the same on every process).
@@ -87,6 +111,7 @@ class PoetryDataModule(pl.LightningDataModule):
         min_count: int = 2,
         val_fraction: float = 0.02,
         test_fraction: float = 0.02,
+        max_title_chars: int = 16,
         batch_size: int = 64,
         num_workers: int = 0,
         seed: int = 0,
@@ -112,6 +137,7 @@ class PoetryDataModule(pl.LightningDataModule):
             min_count=min_count,
             val_fraction=val_fraction,
             test_fraction=test_fraction,
+            max_title_chars=max_title_chars,
         )
         self.batch_size = batch_size
         self.num_workers = num_workers

@@ -311,6 +311,12 @@ def _converter(config: str):
     return conv
 
 
+def normalize_title(title: str, max_chars: int) -> str:
+    """A title as a conditioning text: its Chinese characters only (punctuation, notes' brackets and spaces
+    dropped), at most ``max_chars`` of them. An empty result is a valid, empty title."""
+    return "".join(_HAN_RUN_RE.findall(title))[:max_chars]
+
+
 def to_script(texts: list[str], script: Script) -> list[str]:
     """Convert normalised (traditional) texts to ``script``: OpenCC ``t2s`` for ``simplified``, unchanged
     for ``traditional``. Conversion is character for character, so every text keeps its length (and stays

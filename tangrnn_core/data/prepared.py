@@ -17,14 +17,14 @@ import torch
 
 from tangrnn_core.data.corpus import bundled_corpus_path, read_corpus
 from tangrnn_core.data.forms import Form, classify
-from tangrnn_core.data.normalize import LINE_END_MARKS, normalize_poem, to_script
+from tangrnn_core.data.normalize import LINE_END_MARKS, normalize_poem, normalize_title, to_script
 from tangrnn_core.data.split import split_of
 from tangrnn_core.data.vocab import Vocabulary
 from tangrnn_core.errors import ConfigError, CorpusError
 
 SPLITS = ("train", "val", "test")
 # Bump when the prepared layout or the normalisation changes, so old caches are not reused.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -40,17 +40,22 @@ class DataOptions:
     min_count: int = 2
     val_fraction: float = 0.02
     test_fraction: float = 0.02
+    max_title_chars: int = 16
 
 
 @dataclass
 class SplitData:
-    """The poems of one split: their texts, ids and forms, and the texts encoded as one flat id tensor."""
+    """The poems of one split: their texts, titles, ids and forms, and the texts and titles encoded as flat
+    id tensors."""
 
     poem_ids: list[str]
     texts: list[str]
     forms: list[str]
+    titles: list[str]
     ids: torch.Tensor  # int32, all poems back to back
     offsets: torch.Tensor  # int64, poem i is ids[offsets[i]:offsets[i + 1]]
+    title_ids: torch.Tensor  # int32, all titles back to back
+    title_offsets: torch.Tensor  # int64, like offsets
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -60,6 +65,9 @@ class SplitData:
 
     def encoded(self, index: int) -> torch.Tensor:
         return self.ids[self.offsets[index] : self.offsets[index + 1]]
+
+    def encoded_title(self, index: int) -> torch.Tensor:
+        return self.title_ids[self.title_offsets[index] : self.title_offsets[index + 1]]
 
 
 @dataclass
@@ -72,7 +80,9 @@ class PreparedCorpus:
 
     def reencode(self, vocabulary: Vocabulary) -> PreparedCorpus:
         """The same poems encoded with another vocabulary (a checkpoint's)."""
-        splits = {name: _encode_split(vocabulary, s.poem_ids, s.texts, s.forms) for name, s in self.splits.items()}
+        splits = {
+            name: _encode_split(vocabulary, s.poem_ids, s.texts, s.forms, s.titles) for name, s in self.splits.items()
+        }
         return PreparedCorpus(vocabulary, splits, self.checksum, self.dropped_damaged, self.filtered_out)
 
 
@@ -116,6 +126,8 @@ def _validate(options: DataOptions) -> None:
         )
     if options.min_count < 1:
         raise ConfigError(f"data.min_count must be at least 1, got {options.min_count}")
+    if options.max_title_chars < 0:
+        raise ConfigError(f"data.max_title_chars must be 0 (no titles) or more, got {options.max_title_chars}")
     if options.max_poems is not None and options.max_poems < 1:
         raise ConfigError(f"data.max_poems must be at least 1 (or null for all), got {options.max_poems}")
     for name in options.forms or ():
@@ -136,11 +148,12 @@ def _prepare(loaded, options: DataOptions) -> PreparedCorpus:
             f"no usable poem in {loaded.path}: every poem is empty or damaged; check that it holds Chinese verse"
         )
     texts = to_script([text for _, text in normalised], options.script)
+    titles = to_script([normalize_title(poem.title, options.max_title_chars) for poem, _ in normalised], options.script)
     wanted_forms = {Form.parse(name) for name in options.forms} if options.forms else None
     # Authors are matched in simplified script, so a user may name them in either script.
     wanted_authors = set(to_script(list(options.authors), "simplified")) if options.authors else None
     authors = to_script([poem.author for poem, _ in normalised], "simplified") if wanted_authors else None
-    kept: dict[str, tuple[list[str], list[str], list[str]]] = {name: ([], [], []) for name in SPLITS}
+    kept: dict[str, tuple[list[str], list[str], list[str], list[str]]] = {name: ([], [], [], []) for name in SPLITS}
     count = 0
     for position, ((poem, _), text) in enumerate(zip(normalised, texts)):
         if not options.min_chars <= len(text) <= options.max_chars:
@@ -151,10 +164,11 @@ def _prepare(loaded, options: DataOptions) -> PreparedCorpus:
         if wanted_forms is not None and form not in wanted_forms:
             continue
         split = split_of(poem.id, options.val_fraction, options.test_fraction)
-        ids, split_texts, forms = kept[split]
+        ids, split_texts, forms, split_titles = kept[split]
         ids.append(poem.id)
         split_texts.append(text)
         forms.append(form.value)
+        split_titles.append(titles[position])
         count += 1
         if options.max_poems is not None and count >= options.max_poems:
             break
@@ -163,22 +177,34 @@ def _prepare(loaded, options: DataOptions) -> PreparedCorpus:
             f"no training poem in {loaded.path} passes the filters (forms, authors, min_chars/max_chars); "
             "loosen the data options"
         )
-    vocabulary = Vocabulary.build(kept["train"][1], min_count=options.min_count)
+    # Titles count too, so that a title's characters can be read (``tangrnn generate --title``).
+    vocabulary = Vocabulary.build([*kept["train"][1], *kept["train"][3]], min_count=options.min_count)
     splits = {name: _encode_split(vocabulary, *kept[name]) for name in SPLITS}
     filtered_out = len(normalised) - count
     return PreparedCorpus(vocabulary, splits, loaded.checksum, dropped, filtered_out)
 
 
-def _encode_split(vocabulary: Vocabulary, poem_ids: list[str], texts: list[str], forms: list[str]) -> SplitData:
-    lengths = torch.tensor([0] + [len(text) for text in texts], dtype=torch.long)
-    flat = [index for text in texts for index in vocabulary.encode(text)]
+def _encode_split(
+    vocabulary: Vocabulary, poem_ids: list[str], texts: list[str], forms: list[str], titles: list[str]
+) -> SplitData:
+    ids, offsets = _encode_flat(vocabulary, texts)
+    title_ids, title_offsets = _encode_flat(vocabulary, titles)
     return SplitData(
         poem_ids=list(poem_ids),
         texts=list(texts),
         forms=list(forms),
-        ids=torch.tensor(flat, dtype=torch.int32),
-        offsets=torch.cumsum(lengths, 0),
+        titles=list(titles),
+        ids=ids,
+        offsets=offsets,
+        title_ids=title_ids,
+        title_offsets=title_offsets,
     )
+
+
+def _encode_flat(vocabulary: Vocabulary, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    lengths = torch.tensor([0] + [len(text) for text in texts], dtype=torch.long)
+    flat = [index for text in texts for index in vocabulary.encode(text)]
+    return torch.tensor(flat, dtype=torch.int32), torch.cumsum(lengths, 0)
 
 
 def _save_cache(path: Path, prepared: PreparedCorpus) -> None:

@@ -8,15 +8,15 @@ from collections.abc import Iterable, Sequence
 from tangrnn_core.api import TokenSpec
 from tangrnn_core.errors import CheckpointError
 
-PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
-SPECIALS: tuple[str, ...] = (PAD, UNK, BOS, EOS)
+PAD, UNK, BOS, EOS, MASK = "<pad>", "<unk>", "<bos>", "<eos>", "<mask>"
+SPECIALS: tuple[str, ...] = (PAD, UNK, BOS, EOS, MASK)
 
 
 class Vocabulary:
-    """A bijection between characters and ids; ids 0-3 are ``<pad> <unk> <bos> <eos>``.
+    """A bijection between characters and ids; ids 0-4 are ``<pad> <unk> <bos> <eos> <mask>``.
 
     Args:
-        tokens: every token in id order, starting with the four special tokens.
+        tokens: every token in id order, starting with the five special tokens.
     """
 
     def __init__(self, tokens: Sequence[str]) -> None:
@@ -27,7 +27,7 @@ class Vocabulary:
             raise CheckpointError("a vocabulary lists a token twice; it is damaged")
         self.tokens: list[str] = tokens
         self._ids = {token: index for index, token in enumerate(tokens)}
-        self.pad_id, self.unk_id, self.bos_id, self.eos_id = range(len(SPECIALS))
+        self.pad_id, self.unk_id, self.bos_id, self.eos_id, self.mask_id = range(len(SPECIALS))
 
     @classmethod
     def build(cls, texts: Iterable[str], min_count: int = 1) -> Vocabulary:
@@ -81,5 +81,6 @@ class Vocabulary:
             unk_id=self.unk_id,
             bos_id=self.bos_id,
             eos_id=self.eos_id,
+            mask_id=self.mask_id,
             line_end_ids=tuple(self._ids[mark] for mark in line_end_marks if mark in self._ids),
         )

@@ -9,7 +9,7 @@ restarts when it sees a decode with no columns yet, or one of another batch size
 
 Token classes, decided here:
 
-* **special** tokens (``<pad> <unk> <bos> <eos>``, ids 0-3);
+* **special** tokens (``<pad> <unk> <bos> <eos> <mask>``, ids 0-4);
 * **punctuation**: every token of :data:`~tangrnn_core.data.normalize.PUNCTUATION` (``，。？！；：、``) and every
   other token holding a character whose Unicode category is punctuation, symbol, separator or control/other
   (``·`` ``…`` ``《`` ``—`` ...): nothing a poet writes as a syllable;

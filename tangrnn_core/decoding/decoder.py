@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from tangrnn_core.api import CAUSAL, Architecture
+from tangrnn_core.api import CAUSAL, CONDITIONAL, Architecture, Batch
 from tangrnn_core.data.vocab import Vocabulary
 from tangrnn_core.decoding.processors import BanTokens, LogitsProcessor
 from tangrnn_core.decoding.sampling import sample_next
@@ -53,6 +53,7 @@ def generate(
     generator: torch.Generator | None = None,
     num_beams: int = 1,
     prefix: Sequence[int] = (),
+    title: Sequence[int] | None = None,
 ) -> list[str]:
     """Writes ``num_poems`` poems together in one batch and returns their texts.
 
@@ -70,6 +71,8 @@ def generate(
         generator: the random source (same seed, same poems).
         num_beams: candidates kept per poem; ``1`` samples each poem directly.
         prefix: ids read after ``<bos>`` before the first generated character (not part of the output).
+        title: ids of the title that ``conditional`` networks write to (``None``: an empty title); other
+            networks are given no context.
     """
     if CAUSAL not in architecture.capabilities:
         raise ConfigError(f"{type(architecture).__name__} cannot generate left to right (no '{CAUSAL}' capability)")
@@ -87,10 +90,30 @@ def generate(
     architecture.eval()
     try:
         return _Search(architecture, vocabulary, num_poems, num_beams, processors, generator).run(
-            max_length, temperature, top_k, top_p, prefix
+            max_length, temperature, top_k, top_p, prefix, title
         )
     finally:
         architecture.train(was_training)
+
+
+def title_context(
+    architecture: Architecture, vocabulary: Vocabulary, title: Sequence[int] | None, rows: int, device: torch.device
+) -> Batch | None:
+    """The ``context`` argument of ``initial_state``: ``rows`` copies of the title for ``conditional``
+    networks (an empty title when there is none), ``None`` for the others."""
+    if CONDITIONAL not in architecture.capabilities:
+        return None
+    ids = torch.tensor(list(title or []), dtype=torch.long, device=device)
+    context = torch.full((rows, max(1, len(ids))), vocabulary.pad_id, dtype=torch.long, device=device)
+    context[:, : len(ids)] = ids
+    empty = torch.empty((rows, 0), dtype=torch.long, device=device)
+    return Batch(
+        inputs=empty,
+        targets=empty,
+        lengths=torch.zeros(rows, dtype=torch.long, device=device),
+        context=context,
+        context_lengths=torch.full((rows,), len(ids), dtype=torch.long, device=device),
+    )
 
 
 class _Search:
@@ -102,12 +125,21 @@ class _Search:
         self.rows = num_poems * num_beams
         self.generator = generator
         self.device = next(architecture.parameters()).device
-        self.processors = [BanTokens([vocabulary.pad_id, vocabulary.unk_id, vocabulary.bos_id]), *processors]
+        banned = [vocabulary.pad_id, vocabulary.unk_id, vocabulary.bos_id, vocabulary.mask_id]
+        self.processors = [BanTokens(banned), *processors]
 
-    def run(self, max_length: int, temperature: float, top_k: int, top_p: float, prefix: Sequence[int]) -> list[str]:
+    def run(
+        self,
+        max_length: int,
+        temperature: float,
+        top_k: int,
+        top_p: float,
+        prefix: Sequence[int],
+        title: Sequence[int] | None,
+    ) -> list[str]:
         vocabulary = self.vocabulary
         start = torch.tensor([vocabulary.bos_id, *prefix], dtype=torch.long, device=self.device)
-        state = self.net.initial_state(self.rows)
+        state = self.net.initial_state(self.rows, title_context(self.net, vocabulary, title, self.rows, self.device))
         logits, state = self.net.prefill(start.expand(self.rows, -1), state)
         decode = DecodeState(
             generated=torch.empty((self.rows, 0), dtype=torch.long, device=self.device),

@@ -1,7 +1,9 @@
 """What a user asks of the generator, checked once, turned into logit processors, and decoded.
 
 ``tangrnn generate``, ``tangrnn predict`` and the sample poems printed during training all come through
-:func:`write_poems`, so every option means the same thing everywhere and for every architecture.
+:func:`write_poems`, so every option means the same thing everywhere and for every architecture: left-to-right
+networks are decoded step by step with the options as logit processors; masked (``infill``) networks fill a
+template (given, or made from the form, acrostic and first line) by mask-predict.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from tangrnn_core.api import Architecture
-from tangrnn_core.data.forms import Form
+from tangrnn_core.api import CONDITIONAL, Architecture
+from tangrnn_core.data.forms import REGULAR_FORMS, Form
 from tangrnn_core.data.normalize import LINE_END_MARKS
 from tangrnn_core.data.vocab import Vocabulary
 from tangrnn_core.decoding.constraints import (
@@ -23,7 +25,10 @@ from tangrnn_core.decoding.constraints import (
     form_constraint_for,
 )
 from tangrnn_core.decoding.decoder import generate
+from tangrnn_core.decoding.infill import mask_predict
+from tangrnn_core.decoding.template import Template, TemplateConstraint
 from tangrnn_core.errors import ConfigError
+from tangrnn_core.objectives import is_masked_model
 
 # A poem of 8 lines of 7 characters is 64 characters with punctuation; free poems may be longer.
 FREE_MAX_LENGTH = 128
@@ -48,6 +53,10 @@ class PoemRequest:
         no_repeat: no character twice in a poem, except an immediate reduplication such as 青青.
         seed: the random seed; the same seed gives the same poems (``None``: a fresh one each time).
         max_length: characters at most for a poem of no fixed form.
+        title: the title the poem is written to (networks with the ``conditional`` capability, e.g. seq2seq).
+        template: a poem with blanks (``□``) to fill in; it fixes the form, and acrostic heads and a first line
+            are written into it.
+        iterations: mask-predict passes of ``infill`` networks.
     """
 
     form: str | None = None
@@ -64,10 +73,15 @@ class PoemRequest:
     no_repeat: bool = False
     seed: int | None = None
     max_length: int = FREE_MAX_LENGTH
+    title: str | None = None
+    template: str | None = None
+    iterations: int = 10
 
     def shape(self) -> tuple[int | None, int | None]:
         """Characters per line and lines per poem: from ``form`` or ``chars``/``lines``; an acrostic gives the
         number of lines and a first line the line length when nothing else does."""
+        if self.template:
+            return self._template_shape()
         parsed = Form.parse(self.form) if self.form else None
         chars = self.chars if self.chars is not None else (parsed.chars if parsed else None)
         lines = self.lines if self.lines is not None else (parsed.lines if parsed else None)
@@ -81,11 +95,48 @@ class PoemRequest:
         return chars, lines
 
 
+    def _template_shape(self) -> tuple[int | None, int | None]:
+        form = Template.parse(self.template).form
+        for given, name in ((Form.parse(self.form) if self.form else None, "--form"),):
+            if given is not None and given != form:
+                raise ConfigError(f"the template is a {form.value} poem but {name} is {given.value}; drop one of them")
+        if (self.chars and self.chars != form.chars) or (self.lines and self.lines != form.lines):
+            raise ConfigError("--chars/--lines disagree with the template's shape; drop them")
+        return form.chars, form.lines
+
+    def template_for(self, default_form: Form | None = None) -> Template | None:
+        """The template to fill: ``template`` if given, else an all-blank one of the requested shape (or of
+        ``default_form``), with the acrostic heads and the first line written in; ``None`` without a shape."""
+        if self.template:
+            template = Template.parse(self.template)
+        else:
+            chars, lines = self.shape()
+            if chars is None or lines is None:
+                if default_form is None:
+                    return None
+                chars, lines = default_form.chars, default_form.lines
+            template = Template.blank(chars, lines)
+        heads = (self.acrostic or "").replace(" ", "")
+        if heads:
+            template = template.with_heads(heads)
+        if self.first_line:
+            template = template.with_first_line(self.first_line)
+        return template
+
+
 def build_processors(vocabulary: Vocabulary, request: PoemRequest) -> list:
     """The logit processors of ``request``, in the order they must apply (forced characters last).
 
     The characters a user gives are checked first, so an unknown character is reported before anything else.
     """
+    if request.template:
+        template = request.template_for()
+        processors: list = []
+        if request.no_repeat:
+            fixed = "".join(slot for slot in template.slots if slot is not None)
+            processors.append(NoRepeat(vocabulary, reserved=fixed))
+        # The template comes last: it overrides every earlier mask, as forced characters do.
+        return [*processors, TemplateConstraint(vocabulary, template)]
     chars, lines = request.shape()
     heads = (request.acrostic or "").replace(" ", "")
     forced = []
@@ -125,12 +176,15 @@ def write_poems(architecture: Architecture, vocabulary: Vocabulary, request: Poe
         ConfigError: an impossible or malformed request (one line naming the problem).
     """
     _check(vocabulary, request)
-    processors = build_processors(vocabulary, request)
-    chars, lines = request.shape()
-    max_length = (chars + 1) * lines + 1 if chars and lines else request.max_length
+    title = _title_ids(architecture, vocabulary, request)
     seed = request.seed if request.seed is not None else secrets.randbits(62)
     device = next(architecture.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
+    if is_masked_model(architecture):
+        return _fill_templates(architecture, vocabulary, request, generator, title)
+    processors = build_processors(vocabulary, request)
+    chars, lines = request.shape()
+    max_length = (chars + 1) * lines + 1 if chars and lines else request.max_length
     prefix = vocabulary.encode(request.prefix) if request.prefix else []
     return generate(
         architecture,
@@ -144,7 +198,60 @@ def write_poems(architecture: Architecture, vocabulary: Vocabulary, request: Poe
         generator=generator,
         num_beams=request.num_beams,
         prefix=prefix,
+        title=title,
     )
+
+
+def _fill_templates(
+    architecture: Architecture,
+    vocabulary: Vocabulary,
+    request: PoemRequest,
+    generator: torch.Generator,
+    title: list[int] | None,
+) -> list[str]:
+    """Infilling: one template for all poems, or, when nothing fixes the shape, the four regular forms in turn
+    (an infilling network needs a layout to fill)."""
+    if request.prefix:
+        raise ConfigError("--prefix is read left to right; an infilling model cannot use it (drop --prefix)")
+    if request.num_beams != 1:
+        raise ConfigError("--num_beams is a left-to-right search; an infilling model uses --iterations instead")
+    template = request.template_for()
+    if template is not None:
+        layouts = [(template, request.num_poems)]
+    else:
+        counts = [request.num_poems // 4 + (index < request.num_poems % 4) for index in range(4)]
+        layouts = [(request.template_for(form), count) for form, count in zip(REGULAR_FORMS, counts) if count]
+    poems: list[str] = []
+    for layout, count in layouts:
+        poems += mask_predict(
+            architecture,
+            vocabulary,
+            layout,
+            count,
+            iterations=request.iterations,
+            temperature=request.temperature,
+            top_k=request.top_k,
+            top_p=request.top_p,
+            generator=generator,
+            no_repeat=request.no_repeat,
+            title=title,
+        )
+    return poems
+
+
+def _title_ids(architecture: Architecture, vocabulary: Vocabulary, request: PoemRequest) -> list[int] | None:
+    if request.title is None:
+        return None
+    if CONDITIONAL not in architecture.capabilities:
+        raise ConfigError(
+            f"{type(architecture).__name__} does not read titles (no '{CONDITIONAL}' capability); drop --title or "
+            "use a model trained with a conditional architecture such as seq2seq"
+        )
+    title = request.title.strip()
+    unknown = vocabulary.unknown(title)
+    if unknown:
+        raise ConfigError(f"--title has characters not in the model's vocabulary: {', '.join(unknown)}; rephrase it")
+    return vocabulary.encode(title)
 
 
 def _check(vocabulary: Vocabulary, request: PoemRequest) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 
 import pytest
 import torch
@@ -37,14 +38,15 @@ def traditional(small_corpus) -> PoetryDataModule:
 def test_vocabulary_exists_after_init(datamodule):
     vocabulary = datamodule.vocabulary
     assert isinstance(vocabulary, Vocabulary)
-    assert tuple(vocabulary.tokens[:4]) == SPECIALS
+    assert tuple(vocabulary.tokens[: len(SPECIALS)]) == SPECIALS
     assert datamodule.vocab_size == len(vocabulary) > 500
     assert datamodule.line_end_ids == [vocabulary.id_of(m) for m in LINE_END_MARKS if m in vocabulary]
     assert vocabulary.id_of("，") in datamodule.line_end_ids and vocabulary.id_of("。") in datamodule.line_end_ids
     assert datamodule.tokens.vocab_size == datamodule.vocab_size
-    # the vocabulary is built from the training split only, with min_count 2
-    train_chars = "".join(datamodule.split("train").texts)
-    assert all(train_chars.count(token) >= 2 for token in vocabulary.tokens[4:])
+    # the vocabulary is built from the training split's poems and titles only, with min_count 2
+    train = datamodule.split("train")
+    train_chars = "".join(train.texts) + "".join(train.titles)
+    assert all(train_chars.count(token) >= 2 for token in vocabulary.tokens[len(SPECIALS) :])
 
 
 def test_splits_are_nonempty_disjoint_and_sized_by_the_fractions(datamodule):
@@ -262,3 +264,24 @@ def test_plain_text_corpus(tmp_path, small_corpus):
     simplified = make(corpus, min_count=1)
     assert sum(len(simplified.split(name)) for name in SPLITS) == 40
     assert "風" not in simplified.vocabulary
+
+
+def test_batches_carry_the_titles_as_context(small_corpus, tmp_path):
+    datamodule = PoetryDataModule(corpus=str(small_corpus), batch_size=8, cache_dir=str(tmp_path))
+    split = datamodule.split("train")
+    # titles keep their Chinese characters only, converted like the poems
+    assert not any(unicodedata.category(ch)[0] in "PZS" for title in split.titles for ch in title)
+    assert max(len(title) for title in split.titles) <= 16
+    assert sum(bool(title) for title in split.titles) > 0.95 * len(split)
+    batch = next(iter(datamodule.train_dataloader()))
+    assert batch.context is not None and batch.context.shape[0] == batch.size
+    vocabulary = datamodule.vocabulary
+    titles = {vocabulary.decode(row[:n].tolist()) for row, n in zip(batch.context, batch.context_lengths)}
+    assert titles <= {"".join(c if c in vocabulary else "" for c in title) for title in split.titles}
+
+
+def test_titles_can_be_turned_off(small_corpus, tmp_path):
+    datamodule = PoetryDataModule(corpus=str(small_corpus), max_title_chars=0, cache_dir=str(tmp_path))
+    assert set(datamodule.split("train").titles) == {""}
+    batch = next(iter(datamodule.train_dataloader()))
+    assert batch.context_lengths.eq(0).all() and batch.context.shape[1] == 1

@@ -9,8 +9,8 @@ from tangrnn_core.errors import CheckpointError
 def test_build_orders_by_frequency_and_applies_min_count():
     vocab = Vocabulary.build(["山山山水水月", "山水。"], min_count=2)
     assert vocab.tokens[: len(SPECIALS)] == list(SPECIALS)
-    assert vocab.tokens[4:] == ["山", "水"]
-    assert vocab.encode("山月水") == [4, vocab.unk_id, 5]
+    assert vocab.tokens[len(SPECIALS) :] == ["山", "水"]
+    assert vocab.encode("山月水") == [5, vocab.unk_id, 6]
 
 
 def test_decode_stops_at_eos_and_skips_specials():

@@ -143,8 +143,8 @@ def form_name(chars: int, lines: int) -> str:
 
 
 def test_punctuation_and_verse_characters():
-    vocab = Vocabulary(["<pad>", "<unk>", "<bos>", "<eos>", "春", "〇", "，", "。", "？", "、", "·", "…", "《"])
-    assert verse_character_mask(vocab).tolist() == [False] * 4 + [True, True] + [False] * 7
+    vocab = Vocabulary(["<pad>", "<unk>", "<bos>", "<eos>", "<mask>", "春", "〇", "，", "。", "？", "、", "·", "…", "《"])
+    assert verse_character_mask(vocab).tolist() == [False] * 5 + [True, True] + [False] * 7
     assert all(is_punctuation(t) for t in "，。？！；：、·…《")
     assert not any(is_punctuation(t) for t in "春〇萧")
 
@@ -325,18 +325,18 @@ def test_no_repeat_reserves_characters(vocabulary):
 
 
 def test_no_repeat_yields_rather_than_forbid_everything():
-    vocab = Vocabulary(["<pad>", "<unk>", "<bos>", "<eos>", "，", "。", "天", "地"])
+    vocab = Vocabulary(["<pad>", "<unk>", "<bos>", "<eos>", "<mask>", "，", "。", "天", "地"])
     constraint, no_repeat = FormConstraint(vocab, 2, 2), NoRepeat(vocab)
-    state = DecodeState(torch.tensor([[6, 7, 4]]), torch.zeros(1, dtype=torch.bool), vocab)
+    state = DecodeState(torch.tensor([[7, 8, 5]]), torch.zeros(1, dtype=torch.bool), vocab)
     logits = no_repeat(state, constraint(state, torch.zeros(1, len(vocab))))
-    assert torch.isfinite(logits[0, [6, 7]]).all() and torch.isinf(logits[0, [3, 4, 5]]).all()
+    assert torch.isfinite(logits[0, [7, 8]]).all() and torch.isinf(logits[0, [3, 5, 6]]).all()
 
 
 # --- the trackers over a batch and restarts -----------------------------------------------------------------
 
 
 def test_processors_restart_on_a_new_decode(net, vocabulary):
-    processors = [FormConstraint(vocabulary, 5, 4), NoRepeat(vocabulary), acrostic_constraint(vocabulary, "春夏", 5, 4)]
+    processors = [FormConstraint(vocabulary, 5, 4), NoRepeat(vocabulary, reserved="春夏"), acrostic_constraint(vocabulary, "春夏", 5, 4)]
     first = run(net, vocabulary, processors, num_poems=8)
     second = run(net, vocabulary, processors, num_poems=3)  # same instances, another batch size
     for poem in first + second:
@@ -409,9 +409,9 @@ def one_line_error(call, *needles):
 
 
 def test_form_constraint_errors(vocabulary):
-    no_comma = Vocabulary(["<pad>", "<unk>", "<bos>", "<eos>", "春", "。"])
-    no_stop = Vocabulary(["<pad>", "<unk>", "<bos>", "<eos>", "春", "，"])
-    no_verse = Vocabulary(["<pad>", "<unk>", "<bos>", "<eos>", "，", "。", "、"])
+    no_comma = Vocabulary(["<pad>", "<unk>", "<bos>", "<eos>", "<mask>", "春", "。"])
+    no_stop = Vocabulary(["<pad>", "<unk>", "<bos>", "<eos>", "<mask>", "春", "，"])
+    no_verse = Vocabulary(["<pad>", "<unk>", "<bos>", "<eos>", "<mask>", "，", "。", "、"])
     one_line_error(lambda: FormConstraint(no_comma, 5, 4), "'，'", "odd lines")
     one_line_error(lambda: FormConstraint(no_stop, 5, 4), "'。'", "even lines")
     one_line_error(lambda: FormConstraint(no_verse, 5, 4), "no verse characters")

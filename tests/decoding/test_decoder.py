@@ -35,8 +35,9 @@ def tiny_lstm(vocabulary: Vocabulary, favour_specials: bool = False) -> LSTM:
     with torch.no_grad():
         net.output.bias.zero_()
         if favour_specials:
-            # Without the decoder's ban, <pad>, <unk> and <bos> would be drawn nearly every time.
-            net.output.bias[[vocabulary.pad_id, vocabulary.unk_id, vocabulary.bos_id]] = 30.0
+            # Without the decoder's ban, <pad>, <unk>, <bos> and <mask> would be drawn nearly every time.
+            net.output.bias[[vocabulary.pad_id, vocabulary.unk_id, vocabulary.bos_id, vocabulary.mask_id]] = 30.0
+            net.output.bias[vocabulary.eos_id] = -30.0  # so that every poem runs to max_length
         else:
             net.output.bias[vocabulary.eos_id] = -3.0  # poems of a few characters at least
     return net
@@ -63,8 +64,8 @@ def test_special_tokens_are_never_sampled(monkeypatch, vocabulary):
     net = tiny_lstm(vocabulary, favour_specials=True)
     poems = generate(net, vocabulary, 6, max_length=25, generator=torch.Generator().manual_seed(1))
     ids = torch.cat(sampled)
-    assert len(sampled) == 25  # eos is not favoured, so poems run to max_length
-    forbidden = torch.tensor([vocabulary.pad_id, vocabulary.unk_id, vocabulary.bos_id])
+    assert len(sampled) == 25
+    forbidden = torch.tensor([vocabulary.pad_id, vocabulary.unk_id, vocabulary.bos_id, vocabulary.mask_id])
     assert not torch.isin(ids, forbidden).any()
     assert all(len(poem) == 25 for poem in poems)
 

@@ -223,21 +223,25 @@ def _convert(config: str, text: str) -> str:
 def to_traditional(text: str) -> str:
     """``text`` in traditional characters, position for position.
 
-    Text that OpenCC's ``t2s`` would change already holds traditional characters and is returned as it is
-    (converting it again could swap correct characters for others); any other text is converted with ``s2t``,
-    which reads words in context (``干`` becomes ``乾`` in 乾坤 but ``幹`` in 才幹). If a conversion ever changed
-    the length, each character is converted on its own instead, so positions always stay aligned.
+    The text is converted with OpenCC's ``s2t``, which reads words in context (``干`` becomes ``乾`` in 乾坤 but
+    ``幹`` in 才幹), except the characters that are already traditional (those ``t2s`` would change): they are
+    kept, so traditional text and text that mixes the scripts (a simplified vocabulary holds 於 and 劒) read
+    right. If a conversion ever changed the length, each character is converted on its own instead, so
+    positions always stay aligned.
     """
-    if not text or _convert("t2s", text) != text:
+    if not text:
         return text
     converted = _convert("s2t", text)
-    if len(converted) == len(text):
-        return converted
-    return "".join(_single(char) for char in text)
+    if len(converted) != len(text):
+        converted = "".join(_single(char, "s2t") for char in text)
+    simplified = _convert("t2s", text)
+    if len(simplified) != len(text):
+        simplified = "".join(_single(char, "t2s") for char in text)
+    return "".join(o if s != o else c for o, s, c in zip(text, simplified, converted))
 
 
-def _single(char: str) -> str:
-    converted = _convert("s2t", char)
+def _single(char: str, config: str) -> str:
+    converted = _convert(config, char)
     return converted if len(converted) == 1 else char
 
 

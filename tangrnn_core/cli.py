@@ -26,6 +26,7 @@ Training and evaluation (LightningCLI; `tangrnn VERB --help` lists every option)
   tangrnn validate|test --config C --ckpt_path P   perplexity of a checkpoint on the val/test split
   tangrnn predict --config C --ckpt_path P         write poems with a checkpoint
   tangrnn generate --ckpt_path P --form 五绝         write poems of a form, acrostics, continuations
+  tangrnn evaluate --config C --ckpt_path P         test perplexity and the quality of the poems it writes
 
 tangrnn's own verbs:
   tangrnn plugins [--options NAME]                 list the architectures found through entry points

@@ -90,6 +90,9 @@ class TangrnnTrainer(pl.Trainer):
         output: Literal["text", "json"] = "text",
         quantize: Literal["none", "int8"] = "none",
         iterations: int = 10,
+        tones: Literal["strict", "loose", "off"] = "off",
+        pattern: str = "auto",
+        rhyme: str | None = None,
     ) -> list[str]:
         """Writes poems with a trained checkpoint, batched, with hard constraints on form and content.
 
@@ -122,6 +125,14 @@ class TangrnnTrainer(pl.Trainer):
                 many; scores move by about 2%, so poems differ from fp32 ones at the same seed).
             iterations: mask-predict passes of infilling models (more passes revise more characters). Without a
                 template or form, an infilling model writes the four regular forms in turn.
+            tones: the 平仄 of regulated verse (平水韵 tones, not Mandarin), with a form: ``strict`` keeps every
+                position the poem's pattern fixes, ``loose`` the 2nd, 4th and 6th characters and the line ends
+                (一三五不论, but never 孤平 or 三平尾), ``off`` none. Poems pass ``tangrnn check --tones`` alike.
+            pattern: which of the form's four patterns: 仄起首句不入韵, 仄起首句入韵, 平起首句不入韵 or 平起首句入韵
+                (or ze-unrhymed, ze-rhymed, ping-unrhymed, ping-rhymed); ``auto`` settles it per poem from its
+                first line, among the patterns its acrostic heads or first line fit.
+            rhyme: every rhyme in one 平声 group of 平水韵: ``auto`` (the group of the first rhyme written) or a
+                group by its character (东, 一东, 下平声十一尤 ...); unset: no rhyme constraint.
         """
         checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         model.on_load_checkpoint(checkpoint)
@@ -137,6 +148,9 @@ class TangrnnTrainer(pl.Trainer):
             title=title,
             template=template,
             iterations=iterations,
+            tones=tones,
+            pattern=pattern,
+            rhyme=rhyme,
             num_poems=num_poems,
             temperature=temperature,
             top_k=top_k,

@@ -46,7 +46,7 @@ from tangrnn_core.prosody.tables import ProsodyTables, RhymeGroup, Tone, load_ta
 if TYPE_CHECKING:
     from tangrnn_core.decoding.decoder import DecodeState
 
-__all__ = ["ProsodyConstraint", "TONE_MODES", "token_prosody"]
+__all__ = ["ProsodyConstraint", "TONE_MODES", "token_prosody", "prosody_constraint", "wants_prosody"]
 
 #: Values of ``tones``: every fixed position, positions 2/4/6 and the ends, or no tone constraint.
 TONE_MODES = ("strict", "loose", "off")
@@ -394,3 +394,57 @@ class ProsodyConstraint(_Tracked):
 
     def __repr__(self) -> str:
         return f"ProsodyConstraint(form={self.form.value}, tones={self.tones}, rhyme={self.rhyme})"
+
+
+def wants_prosody(tones: str | None, pattern: str | None, rhyme: str | None) -> bool:
+    """Whether a request asks for tones, a pattern or a rhyme at all (the defaults ask for none)."""
+    return tones not in (None, "off") or pattern not in (None, "", "auto") or rhyme not in (None, "", "off", "none")
+
+
+def prosody_constraint(
+    vocabulary: Vocabulary,
+    chars: int | None,
+    lines: int | None,
+    tones: str | None,
+    pattern: str | None,
+    rhyme: str | None,
+    forced: list | tuple = (),
+    reserved: str = "",
+    no_repeat: bool = False,
+) -> ProsodyConstraint:
+    """The :class:`ProsodyConstraint` of a generation request, from its shape and options.
+
+    Args:
+        vocabulary: the model's vocabulary.
+        chars: characters a line (5 or 7).
+        lines: lines a poem (4 or 8).
+        tones: ``strict``, ``loose`` or ``off``.
+        pattern: a pattern name or ``auto``.
+        rhyme: ``auto``, a 平声 group, or ``None``/``off``.
+        forced: the request's ``ForcedCharacters`` processors (acrostic, first line), whose characters the
+            patterns must fit.
+        reserved: characters ``NoRepeat`` reserves (the acrostic heads).
+        no_repeat: whether ``NoRepeat`` applies.
+
+    Raises:
+        ConfigError: no regular form, or any refusal of :class:`ProsodyConstraint`.
+    """
+    form = next((f for f in REGULAR_FORMS if (f.chars, f.lines) == (chars, lines)), None)
+    if form is None:
+        raise ConfigError(
+            "--tones, --pattern and --rhyme need a regular form: add --form 五绝, 七绝, 五律 or 七律 "
+            "(or --chars 5|7 with --lines 4|8)"
+        )
+    places: dict[tuple[int, int], str] = {}
+    for processor in forced:
+        places.update(processor.forced)
+    return ProsodyConstraint(
+        vocabulary,
+        form,
+        tones=tones or "off",
+        pattern=pattern or "auto",
+        rhyme=rhyme,
+        forced=places,
+        reserved=reserved if no_repeat else "",
+        no_repeat=no_repeat,
+    )

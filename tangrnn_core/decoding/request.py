@@ -25,6 +25,7 @@ from tangrnn_core.decoding.constraints import (
     form_constraint_for,
 )
 from tangrnn_core.decoding.decoder import generate
+from tangrnn_core.decoding.prosody import prosody_constraint, wants_prosody
 from tangrnn_core.decoding.infill import mask_predict
 from tangrnn_core.decoding.template import Template, TemplateConstraint
 from tangrnn_core.errors import ConfigError
@@ -57,6 +58,11 @@ class PoemRequest:
         template: a poem with blanks (``□``) to fill in; it fixes the form, and acrostic heads and a first line
             are written into it.
         iterations: mask-predict passes of ``infill`` networks.
+        tones: ``strict`` (every position the tone pattern fixes), ``loose`` (the 2nd, 4th and 6th characters and
+            the line ends) or ``off``; needs a regular form.
+        pattern: one of the sixteen patterns by name (``仄起首句不入韵`` ...; the form gives the rest) or ``auto``
+            (chosen per poem as it is written).
+        rhyme: ``auto`` (every rhyme in the 平声 group of the first one), a 平声 group (``东``, ``一东``), or ``None``.
     """
 
     form: str | None = None
@@ -76,6 +82,9 @@ class PoemRequest:
     title: str | None = None
     template: str | None = None
     iterations: int = 10
+    tones: str = "off"
+    pattern: str = "auto"
+    rhyme: str | None = None
 
     def shape(self) -> tuple[int | None, int | None]:
         """Characters per line and lines per poem: from ``form`` or ``chars``/``lines``; an acrostic gives the
@@ -130,6 +139,8 @@ def build_processors(vocabulary: Vocabulary, request: PoemRequest) -> list:
     The characters a user gives are checked first, so an unknown character is reported before anything else.
     """
     if request.template:
+        if wants_prosody(request.tones, request.pattern, request.rhyme):
+            raise ConfigError("--tones, --pattern and --rhyme do not combine with --template yet; drop one of them")
         template = request.template_for()
         processors: list = []
         if request.no_repeat:
@@ -162,6 +173,13 @@ def build_processors(vocabulary: Vocabulary, request: PoemRequest) -> list:
             processors.append(FormConstraint(vocabulary, chars, lines))
         else:
             processors.append(form_constraint_for(vocabulary, chars=chars, lines=lines))
+    if wants_prosody(request.tones, request.pattern, request.rhyme):
+        # After the form (it fixes the places), before no-repeat and the forced characters (which it plans for).
+        processors.append(
+            prosody_constraint(
+                vocabulary, chars, lines, request.tones, request.pattern, request.rhyme, forced, heads, request.no_repeat
+            )
+        )
     if request.no_repeat:
         # The heads are kept for their lines, so they cannot be used up earlier in the poem.
         processors.append(NoRepeat(vocabulary, reserved=heads))
@@ -181,6 +199,10 @@ def write_poems(architecture: Architecture, vocabulary: Vocabulary, request: Poe
     device = next(architecture.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
     if is_masked_model(architecture):
+        if wants_prosody(request.tones, request.pattern, request.rhyme):
+            raise ConfigError(
+                "--tones, --pattern and --rhyme guide left-to-right decoding; an infilling model cannot use them yet"
+            )
         return _fill_templates(architecture, vocabulary, request, generator, title)
     processors = build_processors(vocabulary, request)
     chars, lines = request.shape()

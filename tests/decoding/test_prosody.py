@@ -4,7 +4,8 @@ characters, no-repeat, beam search, and generated poems that `tangrnn check` pas
 from __future__ import annotations
 
 import json
-import lzma
+import subprocess
+import sys
 
 import opencc
 import pytest
@@ -229,3 +230,93 @@ def test_refusals(vocabulary):
         ProsodyConstraint(level, "五绝", "strict", rhyme="auto")
     with pytest.raises(ConfigError, match="has 0 characters of 下平声十五咸, a 五律 needs 5"):
         ProsodyConstraint(Vocabulary.build(["白日依山尽，欲穷千里目。"]), "五律", "strict", rhyme="咸", no_repeat=True)
+
+
+# --- through the command ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def command_results(tmp_path_factory, small_corpus):
+    """A tiny model trained for a few steps; `tangrnn generate` with tones and rhyme; `tangrnn check` on its output."""
+    import lightning.pytorch as pl
+
+    from conftest import run_batch
+    from tangrnn_core.data.datamodule import PoetryDataModule
+    from tangrnn_core.module import PoetryModel
+
+    tmp = tmp_path_factory.mktemp("prosody_generate")
+    data = PoetryDataModule(corpus=str(small_corpus), batch_size=16, val_fraction=0.1, test_fraction=0.1)
+    model = PoetryModel(
+        vocab_size=data.vocab_size,
+        line_end_ids=data.line_end_ids,
+        architecture="lstm",
+        architecture_options={"embedding_size": 16, "hidden_size": 16, "num_layers": 1},
+    )
+    trainer = pl.Trainer(
+        max_steps=3, limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False
+    )
+    trainer.fit(model, datamodule=data)
+    checkpoint = str(tmp / "model.ckpt")
+    trainer.save_checkpoint(checkpoint)
+    generate_ = ["generate", "--ckpt_path", checkpoint, "--output", "json", "--temperature", "1.2"]
+    cases = {
+        "strict": [*generate_, "--form", "五绝", "--tones", "strict", "--rhyme", "auto", "--num_poems", "32", "--seed", "1"],
+        "loose lushi": [*generate_, "--form", "七律", "--tones", "loose", "--rhyme", "auto", "--num_poems", "8"],
+        "acrostic": [*generate_, "--form", "五绝", "--tones", "strict", "--rhyme", "auto", "--acrostic", "春山",
+                     "--no_repeat", "true", "--num_beams", "2", "--num_poems", "8"],
+        "pattern and group": [*generate_, "--form", "七绝", "--tones", "strict", "--pattern", "平起首句入韵",
+                              "--rhyme", "阳", "--num_poems", "8"],
+        # refused, one line each
+        "no form": [*generate_, "--tones", "strict"],
+        "unknown group": [*generate_, "--form", "五绝", "--rhyme", "董"],
+        "unfit heads": [*generate_, "--form", "五绝", "--tones", "strict", "--pattern", "仄起首句不入韵",
+                        "--acrostic", "春夏"],
+    }
+    results = run_batch({name: {"argv": argv} for name, argv in cases.items()}, tmp)
+    checks = {}
+    for name in ("strict", "loose lushi", "acrostic", "pattern and group"):
+        assert results[name].returncode == 0, results[name].stderr
+        tones = "loose" if name == "loose lushi" else "strict"
+        # `tangrnn check` reads the JSON lines `tangrnn generate --output json` prints; it imports no torch, so
+        # a process of its own is quick.
+        checks[name] = subprocess.run(
+            [sys.executable, "-m", "tangrnn_core", "check", "--tones", tones, "--strict", "--output", "json"],
+            input=results[name].stdout,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    return results, checks
+
+
+def test_every_generated_poem_passes_tangrnn_check(command_results):
+    generated, checked = command_results
+    for name, result in checked.items():
+        records = [json.loads(line) for line in result.stdout.splitlines()]
+        assert result.returncode == 0, [r["violations"] for r in records if not r["passed"]]
+        assert records and all(r["passed"] for r in records)
+    strict = [json.loads(line) for line in checked["strict"].stdout.splitlines()]
+    assert len(strict) == 32 and {r["form"] for r in strict} == {"五绝"}
+    assert {r["pattern"] for r in [json.loads(line) for line in checked["pattern and group"].stdout.splitlines()]} == {
+        "平起首句入韵"
+    }
+    groups = {json.loads(line)["rhyme_group"] for line in checked["pattern and group"].stdout.splitlines()}
+    assert groups == {"七阳"}
+    for line in generated["acrostic"].stdout.splitlines():
+        assert [verse[0] for verse in json.loads(line)["lines"][:2]] == ["春", "山"]
+
+
+@pytest.mark.parametrize(
+    "case, fragment",
+    [
+        ("no form", "need a regular form"),
+        ("unknown group", "unknown rhyme group '董'"),
+        ("unfit heads", "fit no 五绝 pattern"),
+    ],
+)
+def test_refused_through_the_command(command_results, case, fragment):
+    from conftest import assert_one_line_error
+
+    result = command_results[0][case]
+    assert result.returncode == 2
+    assert_one_line_error(result, fragment)

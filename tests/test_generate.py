@@ -63,6 +63,10 @@ def results(checkpoint):
             "argv": [*ckpt, "--template", "□□□□□，□□□□□。□□□□□，更上一层楼。", "--acrostic", "春夏",
                      "--no_repeat", "true", "--num_poems", "4", "--output", "json"]
         },
+        "template tones": {
+            "argv": [*ckpt, "--template", "白日□□□，□□□□□。□□□□□，□□□□□。", "--tones", "strict", "--rhyme", "auto",
+                     "--num_poems", "6", "--output", "json"]
+        },
         "template against form": {"argv": [*ckpt, "--template", TEMPLATE, "--form", "七绝"]},
         "template outside vocabulary": {"argv": [*ckpt, "--template", "龘日依山尽，□□□□□。"]},
         "template without blanks": {"argv": [*ckpt, "--template", "白日依山尽，黄河入海流。"]},
@@ -194,3 +198,13 @@ def test_a_template_takes_acrostic_heads_and_no_repeat(results):
         lines = record["lines"]
         assert lines[0][0] == "春" and lines[1][0] == "夏" and lines[3] == "更上一层楼。"
         assert verse_repeats(record["poem"]) == []
+
+
+def test_a_template_takes_tones_and_rhyme(results):
+    from tangrnn_core.prosody.checker import check_poem
+
+    poems = [record["poem"] for record in records(results[0]["template tones"])]
+    assert len(poems) == 6
+    for poem in poems:
+        assert poem.startswith("白日") and classify(poem) == Form.WUJUE
+        assert check_poem(poem).passed, poem

@@ -18,15 +18,17 @@ from tangrnn_core.data.forms import REGULAR_FORMS, Form
 from tangrnn_core.data.normalize import LINE_END_MARKS
 from tangrnn_core.data.vocab import Vocabulary
 from tangrnn_core.decoding.constraints import (
+    ForcedCharacters,
     FormConstraint,
     NoRepeat,
     acrostic_constraint,
     first_line_constraint,
     form_constraint_for,
+    is_punctuation,
 )
 from tangrnn_core.decoding.decoder import generate
-from tangrnn_core.decoding.prosody import prosody_constraint, wants_prosody
 from tangrnn_core.decoding.infill import mask_predict
+from tangrnn_core.decoding.prosody import prosody_constraint, wants_prosody
 from tangrnn_core.decoding.template import Template, TemplateConstraint
 from tangrnn_core.errors import ConfigError
 from tangrnn_core.objectives import is_masked_model
@@ -133,21 +135,21 @@ class PoemRequest:
         return template
 
 
-def build_processors(vocabulary: Vocabulary, request: PoemRequest) -> list:
+def build_processors(vocabulary: Vocabulary, request: PoemRequest, template: Template | None = None) -> list:
     """The logit processors of ``request``, in the order they must apply (forced characters last).
 
     The characters a user gives are checked first, so an unknown character is reported before anything else.
+
+    Args:
+        vocabulary: the model's vocabulary.
+        request: what to write.
+        template: the layout to write through (``None``: the request's ``--template``, if any); infilling
+            passes the layout it fills.
     """
-    if request.template:
-        if wants_prosody(request.tones, request.pattern, request.rhyme):
-            raise ConfigError("--tones, --pattern and --rhyme do not combine with --template yet; drop one of them")
+    if template is None and request.template:
         template = request.template_for()
-        processors: list = []
-        if request.no_repeat:
-            fixed = "".join(slot for slot in template.slots if slot is not None)
-            processors.append(NoRepeat(vocabulary, reserved=fixed))
-        # The template comes last: it overrides every earlier mask, as forced characters do.
-        return [*processors, TemplateConstraint(vocabulary, template)]
+    if template is not None:
+        return _template_processors(vocabulary, request, template)
     chars, lines = request.shape()
     heads = (request.acrostic or "").replace(" ", "")
     forced = []
@@ -187,6 +189,33 @@ def build_processors(vocabulary: Vocabulary, request: PoemRequest) -> list:
     return processors + forced
 
 
+def _template_processors(vocabulary: Vocabulary, request: PoemRequest, template: Template) -> list:
+    """Processors that write through ``template``: tones and rhyme (its characters count as forced ones),
+    no-repeat (its characters reserved), then the template itself, which overrides every earlier mask."""
+    fixed = "".join(slot for slot in template.slots if slot is not None and not is_punctuation(slot))
+    processors: list = []
+    if wants_prosody(request.tones, request.pattern, request.rhyme):
+        form = template.form
+        forced = []
+        if form.chars is not None:
+            places = {}
+            for line, (start, length) in enumerate(zip(template.line_starts(), template.line_lengths())):
+                for position in range(length):
+                    slot = template.slots[start + position]
+                    if slot is not None:
+                        places[(line, position)] = slot
+            forced.append(ForcedCharacters(vocabulary, places, form.chars))
+        processors.append(
+            prosody_constraint(
+                vocabulary, form.chars, form.lines, request.tones, request.pattern, request.rhyme, forced, fixed,
+                request.no_repeat,
+            )
+        )
+    if request.no_repeat:
+        processors.append(NoRepeat(vocabulary, reserved=fixed))
+    return [*processors, TemplateConstraint(vocabulary, template)]
+
+
 def write_poems(architecture: Architecture, vocabulary: Vocabulary, request: PoemRequest) -> list[str]:
     """Checks ``request`` and writes its poems in one batch.
 
@@ -199,10 +228,6 @@ def write_poems(architecture: Architecture, vocabulary: Vocabulary, request: Poe
     device = next(architecture.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
     if is_masked_model(architecture):
-        if wants_prosody(request.tones, request.pattern, request.rhyme):
-            raise ConfigError(
-                "--tones, --pattern and --rhyme guide left-to-right decoding; an infilling model cannot use them yet"
-            )
         return _fill_templates(architecture, vocabulary, request, generator, title)
     processors = build_processors(vocabulary, request)
     chars, lines = request.shape()
@@ -250,12 +275,12 @@ def _fill_templates(
             vocabulary,
             layout,
             count,
+            processors=build_processors(vocabulary, request, layout),
             iterations=request.iterations,
             temperature=request.temperature,
             top_k=request.top_k,
             top_p=request.top_p,
             generator=generator,
-            no_repeat=request.no_repeat,
             title=title,
         )
     return poems

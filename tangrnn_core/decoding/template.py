@@ -72,7 +72,8 @@ class Template:
 
     def line_lengths(self) -> list[int]:
         """The number of characters (marks excluded) of every line."""
-        ends = [*self.line_starts()[1:], len(self.slots) + 1]
+        closed = self.slots[-1] is not None and self.slots[-1] in LINE_END_MARKS
+        ends = [*self.line_starts()[1:], len(self.slots) + (0 if closed else 1)]
         return [end - start - 1 for start, end in zip(self.line_starts(), ends)]
 
     def with_heads(self, heads: str) -> Template:

@@ -80,6 +80,7 @@ def test_mask_predict_fills_only_the_blanks_with_verse_characters(net, vocabular
         assert all(c not in "，。？！；：" for c in poem[14:17])
     same = mask_predict(net, vocabulary, template, 5, temperature=1.0, generator=torch.Generator().manual_seed(0))
     assert same == poems
+    assert len(set(poems)) > 1  # sampled: poems differ
 
 
 def test_all_blank_forms_acrostic_and_no_repeat(net, vocabulary):
@@ -90,7 +91,9 @@ def test_all_blank_forms_acrostic_and_no_repeat(net, vocabulary):
             lines = poem.replace("。", "，").split("，")
             assert lines[0][0] == "春" and lines[1][0] == "山"
             verse = [c for c in poem if c not in "，。"]
-            assert len(set(verse)) == len(verse), poem
+            # no character twice, but for an immediate reduplication (青青), as left to right
+            repeats = [c for i, c in enumerate(verse) if c in verse[:i] and verse[i - 1] != c]
+            assert repeats == [], poem
 
 
 def test_without_a_shape_an_infilling_model_writes_the_four_forms(net, vocabulary):
@@ -114,3 +117,13 @@ def test_requests_an_infilling_model_cannot_serve(net, vocabulary, request_, fra
 
 def test_the_conformance_kit_trains_and_decodes_an_infilling_network(tmp_path):
     check_architecture(TinyInfill, options={"hidden_size": 8}, steps=2, tmp_path=tmp_path)
+
+
+def test_tones_and_rhyme_constrain_infilling_too(net, vocabulary):
+    from tangrnn_core.prosody.checker import check_poem
+
+    for form in ("五绝", "七绝"):
+        request = PoemRequest(form=form, num_poems=4, seed=2, tones="strict", rhyme="auto", acrostic="春")
+        for poem in write_poems(net, vocabulary, request):
+            assert classify(poem) == Form.parse(form) and poem[0] == "春"
+            assert check_poem(poem).passed, (poem, [str(f) for f in check_poem(poem).violations])

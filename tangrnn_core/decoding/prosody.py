@@ -9,9 +9,10 @@ written and narrows them at each later rhyme.
 
 Which characters fit where (decided here, so that every poem passes ``tangrnn check``):
 
-* a token fits a 平 (仄) position only if every traditional character it may stand for
-  (:meth:`~tangrnn_core.prosody.tables.ProsodyTables.readings`: 干 stands for 干 乾 幹) is 平 (仄) or ○, and
-  one at least has a known tone; tokens of unknown tone go only where the pattern leaves the tone free;
+* a token fits a 平 (仄) position only if every traditional character ``tangrnn check`` may read it as (itself,
+  its OpenCC conversion, and the known characters written like it in simplified script: 干 stands for 干 乾 幹;
+  see :func:`~tangrnn_core.prosody.tables.token_prosody`) has a known tone that is 平 (仄) or ○; tokens of
+  unknown tone go only where the pattern leaves the tone free;
 * a token may rhyme in a group only if every character it may stand for is in that group;
 * ``loose`` tones fix the 2nd, 4th and 6th characters and the line ends (一三五不论), and also the two
   positions whose freedom would allow 孤平 (the 1st of 五言 平平仄仄平, the 3rd of 七言 中仄平平仄仄平) or
@@ -41,7 +42,7 @@ from tangrnn_core.data.vocab import Vocabulary
 from tangrnn_core.decoding.constraints import _ids_mask, _Tracked, verse_character_mask
 from tangrnn_core.errors import ConfigError
 from tangrnn_core.prosody.patterns import Pattern, ToneMode, pattern_named, patterns_for
-from tangrnn_core.prosody.tables import ProsodyTables, RhymeGroup, Tone, load_tables
+from tangrnn_core.prosody.tables import Tone, convert_each, load_tables, token_prosody
 
 if TYPE_CHECKING:
     from tangrnn_core.decoding.decoder import DecodeState
@@ -58,28 +59,15 @@ _NUM_GROUPS = 30  # the 平声 groups; a set of them fits in the low bits of an 
 @functools.lru_cache(maxsize=4)
 def _token_tables(tokens: tuple[str, ...]) -> tuple[Tensor, Tensor, Tensor]:
     tables = load_tables()
+    converted = convert_each(tokens)
     fits_ping, fits_ze, groups = [], [], []
-    for token in tokens:
-        ping, ze, bits = token_prosody(tables, token)
+    for token, traditional in zip(tokens, converted):
+        ping, ze, bits = token_prosody(tables, token, traditional)
         fits_ping.append(ping)
         fits_ze.append(ze)
         groups.append(bits)
     # int32: the 30 group bits fit, and the (poems, vocabulary) tests at rhymes move half the bytes of int64
     return torch.tensor(fits_ping), torch.tensor(fits_ze), torch.tensor(groups, dtype=torch.int32)
-
-
-def token_prosody(tables: ProsodyTables, token: str) -> tuple[bool, bool, int]:
-    """Whether ``token`` surely fits a 平 position, a 仄 position, and the bit set of the 平声 groups it surely
-    rhymes in, whichever traditional character it stands for (see the module docstring)."""
-    if len(token) != 1:
-        return False, False, 0
-    known = [reading for reading in tables.readings(token) if tables.tone(reading) is not None]
-    if not known:
-        return False, False, 0
-    ping = all(tables.tone(r).fits(Tone.PING) for r in known)
-    ze = all(tables.tone(r).fits(Tone.ZE) for r in known)
-    shared = functools.reduce(frozenset.intersection, (tables.ping_group_indexes(r) for r in known))
-    return ping, ze, sum(1 << g for g in shared)
 
 
 class ProsodyConstraint(_Tracked):
@@ -358,7 +346,16 @@ class ProsodyConstraint(_Tracked):
         rows = torch.nonzero(masked).flatten()
         if rows.numel() == 0:
             return logits
-        allowed = t["by_need"].index_select(0, need[rows])  # (rows, vocab)
+        needs = need[rows]
+        if tight is None and not bool(rhyming[rows].any()) and bool((needs == needs[0]).all()):
+            # Every masked row asks the same (a given pattern, or the open patterns agree): one shared mask.
+            ban = ~t["by_need"][needs[0]]
+            if rows.numel() == logits.shape[0]:
+                logits.masked_fill_(ban, _NEG_INF)
+            else:
+                logits[rows] = logits[rows].masked_fill_(ban, _NEG_INF)
+            return logits
+        allowed = t["by_need"].index_select(0, needs)  # (rows, vocab)
         if bool(rhyming[rows].any()):
             feasible = self._feasible_groups(line, pos)[rows]
             allowed |= rhyming[rows, None] & ((t["group_bits"][None, :] & feasible[:, None]) != 0)

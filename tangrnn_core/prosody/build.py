@@ -44,7 +44,15 @@ from pathlib import Path
 from typing import Any
 
 from tangrnn_core.errors import ConfigError
-from tangrnn_core.prosody.tables import FORMAT, SECTIONS, Tone, table_path
+from tangrnn_core.prosody.tables import (
+    FORMAT,
+    SECTIONS,
+    ProsodyTables,
+    Tone,
+    convert_each,
+    table_path,
+    token_prosody,
+)
 
 __all__ = ["build_table", "main", "MIN_MARKS", "MIN_SHARE", "CONFLICT_MIN_MARKS", "CONFLICT_SHARE"]
 
@@ -324,14 +332,14 @@ def measure_coverage(table: dict[str, Any], marks: Marks, origin: dict[str, str]
     for text in marks.regular_texts:
         counts.update(t2s.convert(text))
     vocab = [c for c, n in counts.items() if n >= 2 and c not in PUNCTUATION]
-    simplified = table["simplified"]
-    usable = {"known": 0, "ping_slot": 0, "ze_slot": 0}
-    for char in vocab:
-        readings = [r for r in dict.fromkeys((char, *simplified.get(char, ""))) if r in tone_of]
-        if readings:
-            usable["known"] += 1
-            usable["ping_slot"] += all(tone_of[r].fits(Tone.PING) for r in readings)
-            usable["ze_slot"] += all(tone_of[r].fits(Tone.ZE) for r in readings)
+    tables = ProsodyTables(table)
+    usable = {"known": 0, "ping_slot": 0, "ze_slot": 0, "rhyme": 0}
+    for char, converted in zip(vocab, convert_each(tuple(vocab))):
+        ping, ze, groups = token_prosody(tables, char, converted)
+        usable["known"] += ping or ze
+        usable["ping_slot"] += ping
+        usable["ze_slot"] += ze
+        usable["rhyme"] += groups != 0
     by_origin = Counter(origin.get(c, "unknown") for c in marks.tokens)
     return {
         "corpus_tokens": total,
@@ -347,9 +355,10 @@ def measure_coverage(table: dict[str, Any], marks: Marks, origin: dict[str, str]
         "characters_whose_majority_agrees_with_pingshui": f"{chars_agree}/{chars_agree + chars_against}",
         "corpus_self_agreement": round(self_agree / max(1, self_total), 5),
         "regular_vocabulary": len(vocab),
-        "regular_vocabulary_known": usable["known"],
+        "regular_vocabulary_usable_at_fixed_tones": usable["known"],
         "regular_vocabulary_fits_ping_slot": usable["ping_slot"],
         "regular_vocabulary_fits_ze_slot": usable["ze_slot"],
+        "regular_vocabulary_can_rhyme": usable["rhyme"],
     }
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import enum
 import functools
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +28,8 @@ __all__ = [
     "table_path",
     "to_traditional",
     "FORMAT",
+    "token_prosody",
+    "convert_each",
 ]
 
 #: The format name written into the table file.
@@ -245,6 +246,41 @@ def _single(char: str, config: str) -> str:
     return converted if len(converted) == 1 else char
 
 
-def tones_of(tables: ProsodyTables, text: Iterable[str]) -> list[Tone | None]:
-    """The tone class of each character of traditional ``text``."""
-    return [tables.tone(char) for char in text]
+def convert_each(tokens: tuple[str, ...]) -> list[str]:
+    """OpenCC ``s2t`` of each one-character token on its own (one call for the whole vocabulary)."""
+    singles = [t if len(t) == 1 and t != "\n" else " " for t in tokens]
+    converted = _convert("s2t", "\n".join(singles)).split("\n")
+    if len(converted) != len(tokens):
+        converted = [_convert("s2t", t) for t in singles]
+    return [c if len(c) == 1 else t for t, c in zip(tokens, converted)]
+
+
+def token_prosody(tables: ProsodyTables, token: str, converted: str | None = None) -> tuple[bool, bool, int]:
+    """Whether ``token`` surely fits a 平 position, a 仄 position, and the bit set of the 平声 groups it surely
+    rhymes in, whichever traditional character ``tangrnn check`` reads it as.
+
+    The checker keeps a character that is already traditional and converts any other with OpenCC ``s2t`` in
+    context. So the readings are the token itself, its own ``s2t`` conversion (``converted``; computed when not
+    given), and every known traditional character written like it in simplified script; each must have a known
+    tone (only the token itself may lack one, where OpenCC converts it away: the checker never reads it), and
+    the token fits where all of them fit.
+    """
+    if len(token) != 1:
+        return False, False, 0
+    if converted is None:
+        converted = convert_each((token,))[0]
+    readings = [token, converted, *tables.readings(token)[1:]]
+    tones = {}
+    for reading in dict.fromkeys(readings):
+        tone = tables.tone(reading)
+        if tone is None:
+            if reading == token and converted != token:
+                continue  # a simplified character OpenCC always converts
+            return False, False, 0
+        tones[reading] = tone
+    if not tones:
+        return False, False, 0
+    ping = all(tone.fits(Tone.PING) for tone in tones.values())
+    ze = all(tone.fits(Tone.ZE) for tone in tones.values())
+    shared = functools.reduce(frozenset.intersection, (tables.ping_group_indexes(r) for r in tones))
+    return ping, ze, sum(1 << g for g in shared)

@@ -168,7 +168,7 @@ def test_acrostic_no_repeat_and_beams(net, vocabulary):
             NoRepeat(vocabulary, reserved=heads),
             forced,
         ]
-        poems = write(net, vocabulary, "五律", processors, num_poems=8, num_beams=num_beams)
+        poems = write(net, vocabulary, "五律", processors, num_poems=8 // num_beams, num_beams=num_beams)
         for poem in poems:
             assert check_poem(poem, strict=True).passed, poem
             assert "".join(line[0] for line in split_lines(poem)[:4]) == heads

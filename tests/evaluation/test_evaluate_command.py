@@ -53,6 +53,7 @@ def test_json_report_has_every_figure_in_range(results):
     continuation = figures["continuation"]
     assert 0 < continuation["poems"] <= 8 and 0 <= continuation["bleu2"] <= 1
     assert list(figures["samples"]) == ["free", "五绝", "七绝", "五律", "七律"]
+    assert figures["notes"] == []  # notes are for infilling networks
     for label, sample in figures["samples"].items():
         assert sample["poems"] == 8
         assert all(0 <= sample[key] <= 1 for key in RATES), sample

@@ -29,8 +29,8 @@ def test_only_regular_test_poems_with_known_first_lines_are_continued():
         "白日依山尽，黄河入海流。欲穷千里目，更上一层龘。",  # unknown characters after the first line are fine
     ]
     forms = ["other", "五绝", "五绝", "五绝"]
-    assert continuation_pairs(texts, forms, vocabulary, limit=10) == [(texts[2], Form.WUJUE), (texts[3], Form.WUJUE)]
-    assert continuation_pairs(texts, forms, vocabulary, limit=1) == [(texts[2], Form.WUJUE)]
+    assert continuation_pairs(texts, forms, vocabulary, limit=10) == [(2, Form.WUJUE), (3, Form.WUJUE)]
+    assert continuation_pairs(texts, forms, vocabulary, limit=1) == [(2, Form.WUJUE)]
 
 
 def test_shards_cover_every_item_once():

@@ -10,6 +10,11 @@ so the first character of line ``k + 1`` is predicted from lines ``0..k``.
 a few batched products (:class:`~tangrnn_recursive.tree.ProsodicTree`), runs the fused context GRU over each
 poem's lines, gathers each position's context, and runs the fused generation LSTM over the whole sequence.
 ``step`` keeps the current line's character ids in a buffer and composes it when the line's mark arrives.
+
+Two departures from the paper, both deliberate: the generation LSTM runs through the whole poem instead of
+restarting at each line (it then carries what a line-level context carries poorly, such as the position in the
+poem and the sound of the last line end, and one fused call covers the whole sequence), and the context enters
+every character's input and the output layer, where the paper feeds it through position-specific matrices.
 """
 
 from __future__ import annotations

@@ -14,8 +14,10 @@ dozens of characters):
 3. feet are paired left to right, level by level, an unpaired last node moving up unchanged, until one node is
    left.
 
-For 5 characters this gives ``f1 + f2f3f4`` and for 7 characters ``(f1 + f2) + f3f4f5``: exactly 2+3 and
-(2+2)+3. Rule 3 keeps the depth logarithmic in the number of feet for long irregular lines.
+Writing ``(x y)`` for a composition and ``[x y z]`` for the gated mix of ``((x y) z)`` and ``(x (y z))``, a
+five-character line ``abcde`` is ``((a b) [c d e])`` and a seven-character line ``abcdefg`` is
+``(((a b) (c d)) [e f g])``: exactly 2+3 and (2+2)+3. Rule 3 keeps the depth logarithmic in the number of feet
+for long irregular lines (a line of 20 characters is 10 feet, 4 levels).
 
 Every line of a batch is composed at once: the feet of all lines form one flat batch, and each level of rule 3
 is one batched composition, so a batch of poems costs a handful of matrix products however many lines it has.

@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from tangrnn_core.api import TokenSpec
+from tangrnn_core.api import Batch, TokenSpec
 from tangrnn_core.data.forms import Form
 from tangrnn_core.errors import ConfigError
 from tangrnn_core.lightning_cli import run_lightning_cli
@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 # Model configs stand alone; the cluster configs are overlays given after one (`--config A --config B`).
 CONFIGS = sorted(REPO.glob("configs/*.yaml"))
 OVERLAYS = sorted(REPO.glob("configs/cluster/*.yaml"))
-TOKENS = TokenSpec(vocab_size=40, line_end_ids=(4, 5))
+# ids 0-4 are the special tokens; the two line-end marks come right after them
+TOKENS = TokenSpec(vocab_size=40, line_end_ids=(5, 6))
 
 
 def print_config(args: list[str], capsys) -> tuple[int | str | None, str, str]:
@@ -60,8 +61,9 @@ def test_config_architecture_options_build(path):
     written = yaml.safe_load(path.read_text(encoding="utf-8"))
     model = written["model"]
     net = build_architecture(model["architecture"], model.get("architecture_options"), TOKENS)
-    logits, _ = net.eval().prefill(torch.tensor([[TOKENS.bos_id, 7, 9]]), net.initial_state(1))
-    assert logits.shape == (1, TOKENS.vocab_size)
+    inputs = torch.tensor([[TOKENS.bos_id, 7, 9, 5, 8]])
+    batch = Batch(inputs, inputs, torch.tensor([5]), torch.tensor([[10, 11]]), torch.tensor([2]))
+    assert net.eval()(batch).shape == (1, 5, TOKENS.vocab_size)
     for name in written.get("data", {}).get("forms") or ():
         Form.parse(name)
 

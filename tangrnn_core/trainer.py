@@ -173,7 +173,7 @@ class TangrnnTrainer(pl.Trainer):
         form: str | None = None,
         temperature: float = 0.8,
         seed: int = 1234,
-        tones: Literal["strict", "loose"] = "strict",
+        check_tones: Literal["strict", "loose"] = "strict",
         output: Literal["text", "json"] = "text",
     ) -> dict:
         """Evaluates a checkpoint: test-split perplexity, then the poems it writes, as a table or JSON.
@@ -196,11 +196,14 @@ class TangrnnTrainer(pl.Trainer):
                 ``all`` (free and each of the four).
             temperature: sampling temperature of every poem (0 is greedy).
             seed: the same seed gives the same poems and figures.
-            tones: ``strict`` checks every position a pattern fixes (as ``tangrnn check``); ``loose`` only the
-                2nd, 4th and 6th characters and the line ends (一三五不论).
+            check_tones: how tones are judged: ``strict``, every position a pattern fixes (as ``tangrnn check``),
+                or ``loose``, only the 2nd, 4th and 6th characters and the line ends (一三五不论). Poems are
+                sampled without tone constraints (``tangrnn generate --tones`` adds them).
             output: ``text`` prints a table; ``json`` prints one JSON object.
         """
-        report = run_evaluation(self, model, datamodule, ckpt_path, num_poems, form, temperature, seed, tones)
+        report = run_evaluation(
+            self, model, datamodule, ckpt_path, num_poems, form, temperature, seed, check_tones=check_tones
+        )
         print_report(report, output)
         return report
 

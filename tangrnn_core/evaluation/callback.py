@@ -33,7 +33,7 @@ class SampleQuality(pl.Callback):
         temperature: sampling temperature (the same as the printed samples, so the figures describe them).
         max_length: characters at most per poem.
         seed: the random source, fixed so that successive figures differ only by what the model learned.
-        tones: ``strict`` (every position a pattern fixes) or ``loose`` (2nd, 4th, 6th and the line ends).
+        check_tones: ``strict`` (every position a pattern fixes) or ``loose`` (2nd, 4th, 6th and the line ends).
     """
 
     def __init__(
@@ -42,13 +42,13 @@ class SampleQuality(pl.Callback):
         temperature: float = 0.8,
         max_length: int = 80,
         seed: int = 4321,
-        tones: Literal["strict", "loose"] = "strict",
+        check_tones: Literal["strict", "loose"] = "strict",
     ) -> None:
         self.num_poems = num_poems
         self.temperature = temperature
         self.max_length = max_length
         self.seed = seed
-        self.tones = tones
+        self.check_tones = check_tones
         self._lines: set[str] | None = None
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -64,7 +64,7 @@ class SampleQuality(pl.Callback):
         poems = write_sample(
             pl_module.net, vocabulary, None, count, self.temperature, self.seed + 100_003 * rank, self.max_length
         )
-        metrics = poem_quality(self._lines, tones=self.tones).to(pl_module.device)
+        metrics = poem_quality(self._lines, check_tones=self.check_tones).to(pl_module.device)
         metrics.update(poems)
         values = metrics.compute()
         figures = {

@@ -39,21 +39,23 @@ SAMPLE_KEYS = ("form_rate", "distinct_1", "distinct_2", "copied_lines", "poems_w
 CHUNK = 256
 
 
-def poem_quality(training_lines: set[str], form: str | Form | None = None, tones: str = "strict") -> MetricCollection:
+def poem_quality(
+    training_lines: set[str], form: str | Form | None = None, check_tones: str = "strict"
+) -> MetricCollection:
     """The metrics of a sample of poems, updated with a list of poem texts.
 
     Args:
         training_lines: the training split's lines (:func:`~tangrnn_core.evaluation.metrics.corpus_lines`).
         form: the form the poems were asked for (``None``: free poems, checked against any regular form).
-        tones: ``strict`` or ``loose`` tone checking (see :class:`~tangrnn_core.evaluation.regulation.ToneCompliance`).
+        check_tones: ``strict`` or ``loose`` (see :class:`~tangrnn_core.evaluation.regulation.ToneCompliance`).
     """
     metrics = {
         "form_rate": FormCompliance(form),
         "distinct_1": DistinctN(1),
         "distinct_2": DistinctN(2),
         "novelty": Novelty(training_lines),  # computes copied_lines and poems_with_copy
-        "tone_rate": ToneCompliance(tones),
-        "rhyme_rate": RhymeCompliance(tones),
+        "tone_rate": ToneCompliance(check_tones),
+        "rhyme_rate": RhymeCompliance(check_tones),
     }
     # Each metric has its own states: nothing for compute groups to share, only a check to pay for.
     return MetricCollection(metrics, compute_groups=False)
@@ -129,7 +131,7 @@ def run_evaluation(
     form: str | None,
     temperature: float,
     seed: int,
-    tones: str = "strict",
+    check_tones: str = "strict",
 ) -> dict[str, Any]:
     """Computes the whole report of ``tangrnn evaluate`` (see :meth:`TangrnnTrainer.evaluate`)."""
     # Options are checked before the test loop, so that a typo costs no minutes of work.
@@ -138,8 +140,8 @@ def run_evaluation(
     if not math.isfinite(temperature) or temperature < 0:
         raise ConfigError(f"--temperature must be 0 or more, got {temperature}")
     modes = sample_modes(form)
-    if tones not in ("strict", "loose"):
-        raise ConfigError(f"--tones must be strict or loose, got {tones!r}")
+    if check_tones not in ("strict", "loose"):
+        raise ConfigError(f"--check_tones must be strict or loose, got {check_tones!r}")
 
     # Perplexity through the model's own test loop; it loads the checkpoint (weights_only=True) and its vocabulary.
     results = trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
@@ -151,7 +153,7 @@ def run_evaluation(
             "form": form or "free",
             "temperature": temperature,
             "seed": seed,
-            "tones": tones,
+            "check_tones": check_tones,
         },
         "test": {
             "perplexity": _round(results[0]["test/ppl"]),
@@ -202,7 +204,7 @@ def run_evaluation(
     for label, mode_form in modes:
         count = len(shard(num_poems, rank, world_size))
         poems = write_sample(net, vocabulary, mode_form, count, temperature, seed + 100_003 * rank)
-        metrics = poem_quality(lines, mode_form, tones).to(device)
+        metrics = poem_quality(lines, mode_form, check_tones).to(device)
         metrics.update(poems)
         values = {key: _round(value) for key, value in metrics.compute().items()}
         report["samples"][label] = {
@@ -247,7 +249,7 @@ def format_report(report: dict[str, Any]) -> str:
         f"BLEU-2       {bleu}",
         "",
         f"poems written at temperature {settings['temperature']:g}, seed {settings['seed']} "
-        f"(tones and rhyme of the regular ones, {settings['tones']} tones):",
+        f"(tones and rhyme of the regular ones, {settings['check_tones']} tones):",
     ]
     header = ("sample", "poems", "form", "distinct-1", "distinct-2", "copied lines", "poems w/ copy", "tones", "rhyme")
     rows = [header]

@@ -31,7 +31,7 @@ def results(tmp_path_factory, small_corpus):
         "no checkpoint": {"argv": ["evaluate", "--config", config]},
         "unknown form": {"argv": [*evaluate, "--form", "六绝"]},
         "no poems": {"argv": [*evaluate, "--num_poems", "0"]},
-        "unknown tones": {"argv": [*evaluate, "--tones", "lenient"]},
+        "unknown tones": {"argv": [*evaluate, "--check_tones", "lenient"]},
     }
     return run_batch(cases, tmp), tmp
 
@@ -45,7 +45,7 @@ def report(result) -> dict:
 
 def test_json_report_has_every_figure_in_range(results):
     figures = report(results[0]["json"])
-    assert figures["settings"] == {"num_poems": 8, "form": "all", "temperature": 0.8, "seed": 1234, "tones": "strict"}
+    assert figures["settings"] == {"num_poems": 8, "form": "all", "temperature": 0.8, "seed": 1234, "check_tones": "strict"}
     test = figures["test"]
     assert 1 < test["perplexity"] < 10_000
     assert math.isclose(math.log(test["perplexity"]), test["cross_entropy"], rel_tol=1e-4)
@@ -101,7 +101,7 @@ def test_fit_logs_sampled_figures_at_each_validation(results):
         ("no checkpoint", ("--ckpt_path",)),
         ("unknown form", ("六绝", "free, all")),
         ("no poems", ("--num_poems",)),
-        ("unknown tones", ("tones", "lenient")),
+        ("unknown tones", ("check_tones", "lenient")),
     ],
 )
 def test_bad_input_is_one_clear_line(results, case, fragments):

@@ -43,7 +43,7 @@ def test_table_shows_missing_figures_as_dashes():
     sample = {"poems": 4, "form_rate": 0.25, "distinct_1": 0.5, "distinct_2": 0.9, "copied_lines": 0.0}
     report = {
         "checkpoint": "last.ckpt",
-        "settings": {"num_poems": 4, "form": "free", "temperature": 0.8, "seed": 1, "tones": "strict"},
+        "settings": {"num_poems": 4, "form": "free", "temperature": 0.8, "seed": 1, "check_tones": "strict"},
         "test": {"perplexity": 123.456, "cross_entropy": 4.8159, "poems": 1200, "characters": 56000},
         "continuation": {"bleu2": None, "poems": 0},
         "samples": {"free": {**sample, "poems_with_copy": 0.0, "tone_rate": None, "rhyme_rate": 1.0}},

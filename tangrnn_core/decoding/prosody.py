@@ -39,7 +39,7 @@ from torch import Tensor
 
 from tangrnn_core.data.forms import REGULAR_FORMS, Form
 from tangrnn_core.data.vocab import Vocabulary
-from tangrnn_core.decoding.constraints import _ids_mask, _Tracked, verse_character_mask
+from tangrnn_core.decoding.constraints import _ids_mask, _Tracked
 from tangrnn_core.errors import ConfigError
 from tangrnn_core.prosody.patterns import Pattern, ToneMode, pattern_named, patterns_for
 from tangrnn_core.prosody.tables import Tone, convert_each, load_tables, token_prosody
@@ -153,12 +153,12 @@ class ProsodyConstraint(_Tracked):
         pool = members.sum(0)
 
         self._tables_cpu.update(
+            bias=torch.where(by_need, 0.0, _NEG_INF),
             fits_ping=fits_ping,
             fits_ze=fits_ze,
             required=required,
             rhymes=rhymes,
             after=after,
-            by_need=by_need,
             group_bits=group_bits,
             members=members.to(torch.int16),
             pool=pool,
@@ -241,7 +241,7 @@ class ProsodyConstraint(_Tracked):
                     continue  # ForcedCharacters reports places and characters it cannot use
                 token = self.vocabulary.id_of(char)
                 need = int(self._tables_cpu["required"][candidate.index, line, position])
-                tone = self.prosody_tone_word(char)
+                tone = self._tone_word(char)
                 if need == _PING and not bool(fits_ping[token]) or need == _ZE and not bool(fits_ze[token]):
                     wanted = "平" if need == _PING else "仄"
                     problem = f"{char} (line {line + 1}, position {position + 1}) is {tone}, it needs {wanted}"
@@ -263,7 +263,7 @@ class ProsodyConstraint(_Tracked):
             )
         return bits
 
-    def prosody_tone_word(self, char: str) -> str:
+    def _tone_word(self, char: str) -> str:
         """How a character's tone reads in messages: 平, 仄, 平 or 仄 (○), or of unknown tone."""
         tones = {self.prosody.tone(r) for r in self.prosody.readings(char)} - {None}
         if not tones:
@@ -347,30 +347,32 @@ class ProsodyConstraint(_Tracked):
         if rows.numel() == 0:
             return logits
         needs = need[rows]
-        if tight is None and not bool(rhyming[rows].any()) and bool((needs == needs[0]).all()):
-            # Every masked row asks the same (a given pattern, or the open patterns agree): one shared mask.
-            ban = ~t["by_need"][needs[0]]
-            if rows.numel() == logits.shape[0]:
-                logits.masked_fill_(ban, _NEG_INF)
-            else:
-                logits[rows] = logits[rows].masked_fill_(ban, _NEG_INF)
+        rhyme_rows = rhyming[rows]
+        whole = rows.numel() == logits.shape[0]
+        # Masks are added, not filled in: a (poems, vocabulary) table of 0 and -inf added to the scores costs a
+        # fraction of masked_fill_ with a boolean mask of the same shape on a CPU.
+        if tight is None and not bool(rhyme_rows.any()) and whole and bool((needs == needs[0]).all()):
+            logits.add_(t["bias"][needs[0]])  # every poem asks the same here (a given pattern): one shared row
             return logits
-        allowed = t["by_need"].index_select(0, needs)  # (rows, vocab)
-        if bool(rhyming[rows].any()):
-            feasible = self._feasible_groups(line, pos)[rows]
-            allowed |= rhyming[rows, None] & ((t["group_bits"][None, :] & feasible[:, None]) != 0)
-        if tight is not None:
-            # Keep the last characters of a poem's group for its rhymes: out of the positions that do not rhyme.
-            spare = tight[rows] & ~torch.where(rhyming[rows], self.groups[rows], 0)
-            allowed &= (t["group_bits"][None, :] & spare[:, None]) == 0
-        # Never leave a row with nothing (a vocabulary too small for the form): it keeps the scores it came with.
-        empty = ~allowed.any(1)
-        if bool(empty.any()):
-            allowed[empty] = True
-        if rows.numel() == logits.shape[0]:
-            logits.masked_fill_(~allowed, _NEG_INF)
+        bias = t["bias"].index_select(0, needs)  # (rows, vocab)
+        if bool(rhyme_rows.any()) or tight is not None:
+            if bool(rhyme_rows.any()):
+                feasible = self._feasible_groups(line, pos)[rows]
+                rhymes_here = ((t["group_bits"][None, :] & feasible[:, None]) != 0) & rhyme_rows[:, None]
+                bias.masked_fill_(rhymes_here, 0.0)
+            if tight is not None:
+                # Keep the last characters of a poem's group for its rhymes: out of the positions that do not rhyme.
+                spare = tight[rows] & ~torch.where(rhyme_rows, self.groups[rows], 0)
+                bias.masked_fill_((t["group_bits"][None, :] & spare[:, None]) != 0, _NEG_INF)
+            # Never leave a row with nothing (a vocabulary too small for the form): it keeps the scores it had.
+            # (Tones alone never do: every kind of position has characters, checked when the processor is made.)
+            empty = bias.amax(1) == _NEG_INF
+            if bool(empty.any()):
+                bias[empty] = 0.0
+        if whole:
+            logits.add_(bias)
         else:
-            logits[rows] = logits[rows].masked_fill_(~allowed, _NEG_INF)
+            logits.index_add_(0, rows, bias)
         return logits
 
     def _available(self) -> Tensor:

@@ -52,8 +52,9 @@ for _index, (_start, _rhymed, _ascii) in enumerate(
     (("仄", False, "ze-unrhymed"), ("仄", True, "ze-rhymed"), ("平", False, "ping-unrhymed"), ("平", True, "ping-rhymed"))
 ):
     _mark = "入" if _rhymed else "不入"
-    for _spelling in (f"{_start}起首句{_mark}韵", f"{_start}起{_mark}韵", f"{_start}起首句{_mark}韻", f"{_start}起{_mark}韻", _ascii):
-        _ALIASES[_spelling] = _index
+    for _rhyme in ("韵", "韻"):
+        for _spelling in (f"{_start}起首句{_mark}{_rhyme}", f"{_start}起{_mark}{_rhyme}", _ascii):
+            _ALIASES[_spelling] = _index
 
 
 class ToneMode(str, enum.Enum):

@@ -29,7 +29,8 @@ SHAPES = {"五绝": (5, 4), "七绝": (7, 4), "五律": (5, 8), "七律": (7, 8)
 def vocabulary(small_corpus) -> Vocabulary:
     """The characters of the first 600 poems of the corpus, simplified, as a model trained on them has."""
     t2s = opencc.OpenCC("t2s")
-    texts = [t2s.convert("".join(json.loads(line)["paragraphs"])) for line in small_corpus.read_text("utf-8").splitlines()]
+    lines = small_corpus.read_text("utf-8").splitlines()
+    texts = [t2s.convert("".join(json.loads(line)["paragraphs"])) for line in lines]
     return Vocabulary.build(texts)
 
 
@@ -164,7 +165,9 @@ def test_acrostic_no_repeat_and_beams(net, vocabulary):
     for num_beams in (1, 3):
         forced = acrostic_constraint(vocabulary, heads, 5, 8)
         processors = [
-            ProsodyConstraint(vocabulary, "五律", "strict", "auto", "auto", forced.forced, reserved=heads, no_repeat=True),
+            ProsodyConstraint(
+                vocabulary, "五律", "strict", "auto", "auto", forced.forced, reserved=heads, no_repeat=True
+            ),
             NoRepeat(vocabulary, reserved=heads),
             forced,
         ]
@@ -260,7 +263,8 @@ def command_results(tmp_path_factory, small_corpus):
     trainer.save_checkpoint(checkpoint)
     generate_ = ["generate", "--ckpt_path", checkpoint, "--output", "json", "--temperature", "1.2"]
     cases = {
-        "strict": [*generate_, "--form", "五绝", "--tones", "strict", "--rhyme", "auto", "--num_poems", "32", "--seed", "1"],
+        "strict": [*generate_, "--form", "五绝", "--tones", "strict", "--rhyme", "auto", "--num_poems", "32",
+                   "--seed", "1"],
         "loose lushi": [*generate_, "--form", "七律", "--tones", "loose", "--rhyme", "auto", "--num_poems", "8"],
         "acrostic": [*generate_, "--form", "五绝", "--tones", "strict", "--rhyme", "auto", "--acrostic", "春山",
                      "--no_repeat", "true", "--num_beams", "2", "--num_poems", "8"],

@@ -22,7 +22,8 @@ def results(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("check")
     (tmp / "two.txt").write_text(f"{DENGGUAN}\n\n{BROKEN}\n", encoding="utf-8")
     records = [{"poem": DENGGUAN, "lines": [], "form": "五绝"}, {"poem": XINGGONG, "lines": [], "form": "五绝"}]
-    (tmp / "generated.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records), encoding="utf-8")
+    lines = "\n".join(json.dumps(record, ensure_ascii=False) for record in records)
+    (tmp / "generated.jsonl").write_text(lines, encoding="utf-8")
     (tmp / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
     cases = {
         "pass": ["check", DENGGUAN],

@@ -107,7 +107,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256, help="poems decoded together")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)  # on a machine others share, fewer threads wait less for each other
 
     torch.manual_seed(0)
     started = time.perf_counter()

@@ -297,7 +297,7 @@ def test_help_and_options(batch):
         ("missing_config", ["nope.yaml", "does not exist"]),
         ("unknown_verb", ["fitt", "tangrnn --help"]),
         ("plugins_bad_flag", ["--bogus", "tangrnn plugins --help"]),
-        ("unknown_architecture", ["unknown architecture 'lstmm'", "gru, lstm, rnn", "tangrnn plugins"]),
+        ("unknown_architecture", ["unknown architecture 'lstmm'", "gru, lstm", "seq2seq", "tangrnn plugins"]),
         ("unknown_architecture_option", ["'hiden_size'", "hidden_size"]),
         ("broken_plugin", ["'broken'", "fake_broken:Net", "fake-broken", "libfoo", "uninstall"]),
         ("twin_plugin", ["'twin'", "fake-one", "fake-two", "uninstall one"]),

@@ -93,6 +93,10 @@ class BidirectionalInfill(Architecture):
         if line_positions:
             self.line_position = nn.Embedding(LINE_POSITIONS, embedding_size)
             self.line_index = nn.Embedding(LINE_INDICES, embedding_size)
+            # Zeros at first: added to the characters' N(0, 1) embeddings, random ones would drown them out
+            # while the network is still learning which character is which; they grow as the layout helps.
+            nn.init.zeros_(self.line_position.weight)
+            nn.init.zeros_(self.line_index.weight)
         # a buffer, so that it follows the module to the device; not saved, since TokenSpec rebuilds it
         self.register_buffer("line_end_ids", torch.tensor(tokens.line_end_ids, dtype=torch.long), persistent=False)
         self.dropout = nn.Dropout(dropout)

@@ -113,13 +113,17 @@ def test_layout_positions_count_from_the_visible_marks():
     assert line.tolist() == [[0, 0, 0, 1, 1, 1, 2, 2, 2, 3], [0, 0, 0, 0, 0, 0, 1, 1, 1, 2]]
 
 
-def test_the_layout_signal_tells_the_network_where_a_blank_sits():
+def test_the_layout_signal_reaches_the_scores():
     net = make().eval()
-    blank = torch.full((10,), TOKENS.mask_id)
-    moved = blank.clone()
-    blank[4], moved[3] = 5, 5  # the same blanks, a line end elsewhere
+    # zeros at first, so that they do not drown out the characters' embeddings early in training
+    assert torch.all(net.line_position.weight == 0) and torch.all(net.line_index.weight == 0)
+    poem = poem_ids(20, seed=11)
+    poem[7] = TOKENS.mask_id
     with torch.no_grad():
-        assert not torch.allclose(net(batch_of(blank))[0, 0], net(batch_of(moved))[0, 0])
+        before = net(batch_of(poem))[0, 7]
+        nn.init.normal_(net.line_position.weight)
+        nn.init.normal_(net.line_index.weight)
+        assert not torch.allclose(net(batch_of(poem))[0, 7], before)
     plain = make(line_positions=False)
     assert plain.line_position is None and plain.line_index is None
     assert sum(p.numel() for p in plain.parameters()) < sum(p.numel() for p in net.parameters())

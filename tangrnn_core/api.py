@@ -22,6 +22,11 @@ The contract, in short:
 - ``initial_state(batch_size, context)``, ``step(tokens, state)`` and ``reorder_state(state, index)``: the
   decoder's interface, one character at a time for a batch of poems (and beams). ``prefill`` has a default
   built on ``step``; override it when the network can read a prefix faster in one call.
+- optionally, ``output_layer() -> nn.Linear | None`` and ``features(batch) -> Tensor``: a network whose logits
+  are one ``nn.Linear`` over the vocabulary applied to ``(batch, time, d)`` features may return that layer and
+  those features, with ``forward(batch) == output_layer()(features(batch))``. The core then computes the
+  output layer and the loss chunk by chunk (``model.loss_chunk_size``), so that the full
+  ``(batch x time, vocab_size)`` logits never exist in training. The default (``None``) keeps ``forward``.
 
 What a network can do is declared in ``capabilities``, and the core trains and decodes it accordingly:
 
@@ -136,6 +141,29 @@ class Architecture(nn.Module):
     def forward(self, batch: Batch) -> Tensor:
         """Next-character logits ``(batch, time, vocab_size)`` for every position of ``batch.inputs``."""
         raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
+
+    def output_layer(self) -> nn.Linear | None:
+        """The final linear layer over the vocabulary, if the network opts in to the chunked loss.
+
+        Return the ``nn.Linear`` (``vocab_size`` outputs) that ``forward`` applies last, and implement
+        :meth:`features`: with ``model.loss_chunk_size`` above 0 the core then trains on
+        ``output_layer()`` and ``features(batch)`` chunk by chunk (:func:`tangrnn_core.losses.chunked_cross_entropy`)
+        instead of calling ``forward``, which saves the memory of the full logits. The contract is
+        ``forward(batch) == output_layer()(features(batch))`` (the conformance kit checks it in eval mode).
+        The default, ``None``, opts out: the core calls ``forward`` as before.
+        """
+        return None
+
+    def features(self, batch: Batch) -> Tensor:
+        """What goes into :meth:`output_layer`: ``(batch, time, d)`` for every position of ``batch.inputs``.
+
+        Needed only when :meth:`output_layer` returns a layer; it does everything ``forward`` does but the last
+        linear layer (dropout included, in training mode).
+
+        Args:
+            batch: the batch ``forward`` would receive (masked for ``infill`` networks).
+        """
+        raise NotImplementedError(f"{type(self).__name__} returns an output_layer() but does not implement features()")
 
     def initial_state(self, batch_size: int, context: Batch | None = None) -> State:
         """The state before the first character, for ``batch_size`` sequences.

@@ -71,8 +71,20 @@ class FusedRecurrentLM(Architecture):
             self.output.weight = self.embedding.weight
 
     def forward(self, batch: Batch) -> Tensor:
+        return self.output(self.features(batch))
+
+    def features(self, batch: Batch) -> Tensor:
+        """The input of the output layer, ``(batch, time, d)``: the last layer's outputs, projected if tied.
+
+        Args:
+            batch: the batch whose ``inputs`` are read.
+        """
         hidden, _ = self.rnn(self._autocast(self.dropout(self.embedding(batch.inputs))))
-        return self._logits(hidden)
+        return self.projection(self.dropout(hidden))
+
+    def output_layer(self) -> nn.Linear | None:
+        # A quantized copy (``tangrnn generate --quantize int8``) has no float Linear to chunk; it never trains.
+        return self.output if isinstance(self.output, nn.Linear) else None
 
     def initial_state(self, batch_size: int, context: Batch | None = None) -> State:
         return None  # torch's modules start from zeros when given no state

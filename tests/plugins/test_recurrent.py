@@ -187,6 +187,28 @@ def test_forward_and_backward_under_cpu_bf16_autocast(cls):
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("tie_weights, hidden_size", [(True, 12), (True, 8), (False, 12)], ids=["projected", "tied", "untied"])
+def test_forward_is_the_output_layer_over_the_features(cls, tie_weights, hidden_size):
+    """The opt-in of the chunked loss: forward(batch) == output_layer()(features(batch)), dropout included."""
+    net = make(cls, tie_weights=tie_weights, hidden_size=hidden_size).train()
+    batch = make_batch()
+    assert net.output_layer() is net.output
+    torch.manual_seed(5)
+    expected = net(batch)
+    torch.manual_seed(5)  # the same dropout masks
+    features = net.features(batch)
+    assert features.shape == (3, 7, net.output.in_features)
+    torch.testing.assert_close(net.output_layer()(features), expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_a_quantized_copy_does_not_opt_in(cls):
+    from tangrnn_core.decoding.quantize import int8_for_decoding
+
+    assert int8_for_decoding(make(cls)).output_layer() is None
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
 @pytest.mark.parametrize(
     "options",
     [

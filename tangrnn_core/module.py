@@ -18,6 +18,7 @@ from tangrnn_core.data.normalize import LINE_END_MARKS
 from tangrnn_core.data.vocab import SPECIALS, Vocabulary
 from tangrnn_core.decoding.request import PoemRequest, write_poems
 from tangrnn_core.errors import CheckpointError, ConfigError, TangrnnError
+from tangrnn_core.losses import chunked_cross_entropy
 from tangrnn_core.metrics import TokenPerplexity
 from tangrnn_core.objectives import is_masked_model, masked_batch
 from tangrnn_core.registry import resolve_architecture
@@ -93,6 +94,11 @@ class PoetryModel(pl.LightningModule):
         nan_policy: what a non-finite (NaN or infinite) training loss does: ``stop`` ends training with an error
             naming the step; ``skip`` drops that batch (no backward pass, no weight update) and counts the
             dropped batches in the logged metric ``train/skipped``.
+        loss_chunk_size: rows (positions) per chunk of the output layer and the loss, for architectures that
+            expose their output layer (``Architecture.output_layer``, as ``rnn``, ``lstm`` and ``gru`` do): the
+            ``(positions, vocabulary)`` logits are then never made whole, which saves memory (and on CPU the
+            page faults of allocating them every step). ``0`` computes the full logits; architectures that do
+            not opt in always do.
     """
 
     def __init__(
@@ -105,6 +111,7 @@ class PoetryModel(pl.LightningModule):
         lr_scheduler: LRSchedulerCallable | None = WarmupCosine,
         sample_temperature: float = 0.8,
         nan_policy: Literal["stop", "skip"] = "stop",
+        loss_chunk_size: int = 0,
     ) -> None:
         super().__init__()
         if vocab_size <= len(SPECIALS):
@@ -119,6 +126,9 @@ class PoetryModel(pl.LightningModule):
         if nan_policy not in ("stop", "skip"):
             raise ConfigError(f"model.nan_policy must be 'stop' or 'skip', got {nan_policy!r}")
         self.nan_policy = nan_policy
+        if loss_chunk_size < 0:
+            raise ConfigError(f"model.loss_chunk_size must be 0 (off) or a positive number of rows, got {loss_chunk_size}")
+        self.loss_chunk_size = loss_chunk_size
         #: Training batches dropped for a non-finite loss (``nan_policy: skip``), kept across resumes.
         self.skipped_batches = 0
         self.architecture_name = architecture
@@ -192,6 +202,19 @@ class PoetryModel(pl.LightningModule):
             if seed is not None:
                 generator = torch.Generator(device=batch.targets.device).manual_seed(seed)
             batch = masked_batch(batch, tokens.mask_id, tokens.pad_id, tokens.eos_id, generator)
+        # A network that exposes its output layer is scored chunk by chunk: its full logits are never made.
+        layer = self.net.output_layer() if self.loss_chunk_size > 0 else None
+        if layer is not None:
+            features = self.net.features(batch)
+            summed = chunked_cross_entropy(
+                features.reshape(-1, features.shape[-1]),
+                layer.weight,
+                layer.bias,
+                batch.targets.reshape(-1),
+                ignore_index=tokens.pad_id,
+                chunk_size=self.loss_chunk_size,
+            )
+            return summed, (batch.targets != tokens.pad_id).sum()
         logits = self.net(batch)
         summed = F.cross_entropy(
             logits.reshape(-1, logits.shape[-1]),

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from tangrnn_core.api import CAUSAL, CONDITIONAL, INFILL, Architecture, Batch, State, TokenSpec
 from tangrnn_core.data.forms import Form, classify
@@ -74,6 +74,9 @@ TITLES: dict[int, str] = {0: "静夜思", 1: "登鹳雀楼", 2: "春晓", 16: "�
 
 #: Tolerance of the comparisons between ``forward``, ``step``, ``prefill`` and a reordered state.
 ATOL = 1e-4
+#: Rows per chunk of the chunked loss in ``[output_layer]`` and ``[train]``: fewer than a batch has, so that
+#: several chunks (the last one short) are exercised.
+LOSS_CHUNK_SIZE = 16
 
 
 @contextmanager
@@ -119,12 +122,16 @@ def _context(batch: Batch, rows: Tensor | None = None) -> Batch:
     return Batch(empty, empty, torch.zeros(context.shape[0], dtype=torch.long), context, lengths)
 
 
-def _close(actual: Tensor, expected: Tensor, what: str) -> None:
+def _close(actual: Tensor, expected: Tensor, what: str, relative: bool = False) -> None:
+    """Raises unless ``actual`` is ``expected`` within :data:`ATOL` (times its largest magnitude if ``relative``)."""
     if actual.shape != expected.shape:
         raise AssertionError(f"{what}: shape {tuple(actual.shape)} where {tuple(expected.shape)} was expected")
     difference = (actual.float() - expected.float()).abs().max().item() if actual.numel() else 0.0
-    if not difference <= ATOL:  # also catches NaN
-        raise AssertionError(f"{what}: they differ by up to {difference:.3g} (tolerance {ATOL})")
+    tolerance = ATOL
+    if relative and expected.numel():  # sums over a batch: fp32 round-off grows with their size
+        tolerance = ATOL * max(1.0, expected.float().abs().max().item())
+    if not difference <= tolerance:  # also catches NaN
+        raise AssertionError(f"{what}: they differ by up to {difference:.3g} (tolerance {tolerance:.3g})")
 
 
 def _logits_of_step(result: Any, rows: int, vocab_size: int, where: str) -> tuple[Tensor, State]:
@@ -152,13 +159,17 @@ def check_architecture(
       registry checks before it builds anything);
     - ``[build]`` it builds from a ``TokenSpec`` and ``options`` through the core's option parser;
     - ``[forward]`` ``forward(Batch)`` returns finite float logits of shape ``(batch, time, vocab_size)``;
+    - ``[output_layer]`` (networks whose ``output_layer()`` is not ``None``) it is an ``nn.Linear`` of the
+      network onto ``vocab_size`` outputs, ``features(batch)`` has shape ``(batch, time, in_features)``, and in
+      eval mode ``forward(batch)`` equals ``output_layer()(features(batch))``, with the same gradients through
+      the chunked loss as through ``forward``'s logits;
     - ``[title]`` (``conditional`` networks) another title changes ``forward``'s logits: the network reads it;
     - ``[step == forward]`` in eval mode, ``step`` from ``initial_state`` one character at a time gives the
       logits of ``forward`` at every real position, and ``prefill`` gives those after its last character;
     - ``[reorder_state]`` stepping on from ``reorder_state(state, index)`` equals stepping the selected rows
       (with rows dropped, repeated and permuted);
     - ``[train]`` ``PoetryModel`` trains it ``steps`` steps with a Lightning ``Trainer`` on a tiny corpus, with
-      finite loss;
+      finite loss (through the chunked loss, :data:`LOSS_CHUNK_SIZE` rows a chunk, when it opts in);
     - ``[checkpoint]`` a checkpoint loads with ``torch.load(weights_only=True)`` and
       ``PoetryModel.load_from_checkpoint(..., weights_only=True)`` into a network with identical logits;
     - ``[decode]`` ``write_poems`` with ``PoemRequest(form="五绝", num_poems=4)`` writes 4 poems of that form
@@ -226,6 +237,10 @@ def check_architecture(
             raise AssertionError("forward() returned NaN or infinite logits")
 
     net.eval()
+    with _rule("output_layer"):
+        layer = net.output_layer()
+        if layer is not None:
+            _check_output_layer(net, layer, batch, tokens)
     if CONDITIONAL in arch_cls.capabilities:
         with _rule("title"), torch.no_grad():
             other = Batch(batch.inputs, batch.targets, batch.lengths, batch.context.flip(0), batch.context_lengths.flip(0))
@@ -248,6 +263,59 @@ def _build(path: str, options: dict[str, Any] | None, tokens: TokenSpec) -> Arch
     from tangrnn_core.module import build_architecture
 
     return build_architecture(path, options, tokens)
+
+
+def _check_output_layer(net: Architecture, layer: Any, batch: Batch, tokens: TokenSpec) -> None:
+    """The opt-in of the chunked loss: ``forward == output_layer()(features)``, in values and in gradients."""
+    import torch.nn.functional as F
+
+    from tangrnn_core.losses import chunked_cross_entropy
+
+    if not isinstance(layer, nn.Linear) or layer.out_features != tokens.vocab_size:
+        raise AssertionError(
+            f"output_layer() must return an nn.Linear with vocab_size = {tokens.vocab_size} outputs (or None), "
+            f"got {layer!r}"
+        )
+    if not any(parameter is layer.weight for parameter in net.parameters()):
+        raise AssertionError("output_layer() returns a layer that is not part of the network: it would not be trained")
+    rows, width = batch.inputs.shape
+    expected = (rows, width, layer.in_features)
+    with torch.no_grad():
+        features = net.features(batch)
+        if not isinstance(features, Tensor) or tuple(features.shape) != expected:
+            shape = tuple(features.shape) if isinstance(features, Tensor) else type(features).__name__
+            raise AssertionError(f"features() must return (batch, time, in_features) = {expected}, got {shape}")
+        _close(
+            layer(features),
+            net(batch),
+            "forward(batch) differs from output_layer()(features(batch)) (in eval mode); the chunked loss would "
+            "train another network than forward() scores",
+        )
+    # The same gradients through both paths: features() must keep the graph that forward() has.
+    targets = batch.targets.reshape(-1)
+    parameters = [parameter for parameter in net.parameters() if parameter.requires_grad]
+    logits = net(batch)
+    full = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets, ignore_index=tokens.pad_id, reduction="sum")
+    expected_grads = torch.autograd.grad(full, parameters, allow_unused=True)
+    features = net.features(batch)
+    chunked = chunked_cross_entropy(
+        features.reshape(-1, features.shape[-1]), layer.weight, layer.bias, targets,
+        ignore_index=tokens.pad_id, chunk_size=LOSS_CHUNK_SIZE,
+    )
+    _close(chunked, full, "the chunked loss over features() differs from the loss over forward()'s logits", True)
+    if not chunked.requires_grad:
+        raise AssertionError("features() returns a tensor without gradient: the network would not be trained")
+    grads = torch.autograd.grad(chunked, parameters, allow_unused=True)
+    for (name, _), actual, wanted in zip(
+        [item for item in net.named_parameters() if item[1].requires_grad], grads, expected_grads
+    ):
+        if (actual is None) != (wanted is None):
+            raise AssertionError(
+                f"through features() {name} gets {'no' if actual is None else 'a'} gradient, through forward() "
+                f"{'no' if wanted is None else 'one'}; features() must keep the graph that forward() has"
+            )
+        if actual is not None:
+            _close(actual, wanted, f"the gradient of {name} through features() differs from that through forward()", True)
 
 
 def _check_step(net: Architecture, batch: Batch, vocab_size: int) -> None:
@@ -323,6 +391,7 @@ def _train(path: str, options: dict[str, Any] | None, steps: int, tmp: Path):
         line_end_ids=datamodule.line_end_ids,
         architecture=path,
         architecture_options=options,
+        loss_chunk_size=LOSS_CHUNK_SIZE,  # networks that do not opt in ignore it
     )
     trainer = TangrnnTrainer(  # Lightning's Trainer, loading checkpoints with weights_only=True
         max_steps=steps,
@@ -384,4 +453,4 @@ def _check_decode(net: Architecture, vocabulary: Vocabulary) -> None:
             raise AssertionError(f"write_poems() asked to fill {template} wrote {poem!r}")
 
 
-__all__ = ["check_architecture", "POEMS", "TITLES", "ATOL"]
+__all__ = ["check_architecture", "POEMS", "TITLES", "ATOL", "LOSS_CHUNK_SIZE"]

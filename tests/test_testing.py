@@ -135,6 +135,55 @@ class NaNLogits(_Base):
         return super().forward(batch) * float("nan")
 
 
+class OptsIn(_Base):
+    """The hand-written GRU, exposing its output layer for the chunked loss.
+
+    Args:
+        tokens: vocabulary size and special ids.
+        hidden_size: size of the state.
+    """
+
+    def features(self, batch: Batch) -> Tensor:
+        state, states = self.initial_state(batch.size), []
+        for position in range(batch.inputs.shape[1]):
+            state = self.cell(self.embedding(batch.inputs[:, position]), state)
+            states.append(state)
+        return torch.stack(states, dim=1)
+
+    def output_layer(self) -> nn.Linear | None:
+        return self.output
+
+
+class FeaturesDisagree(OptsIn):
+    __doc__ = OptsIn.__doc__
+
+    def features(self, batch: Batch) -> Tensor:
+        return torch.tanh(super().features(batch))  # not what forward() feeds its output layer
+
+
+class DetachedFeatures(OptsIn):
+    __doc__ = OptsIn.__doc__
+
+    def features(self, batch: Batch) -> Tensor:
+        return super().features(batch).detach()  # right values, but the recurrent weights would never learn
+
+
+class ForeignOutputLayer(OptsIn):
+    __doc__ = OptsIn.__doc__
+
+    def output_layer(self) -> nn.Linear | None:
+        layer = nn.Linear(self.hidden_size, self.tokens.vocab_size)  # a copy the optimiser never sees
+        layer.load_state_dict(self.output.state_dict())
+        return layer
+
+
+class OutputLayerOfTheWrongSize(OptsIn):
+    __doc__ = OptsIn.__doc__
+
+    def output_layer(self) -> nn.Linear | None:
+        return nn.Linear(self.hidden_size, 3)
+
+
 def test_a_hand_written_network_passes(tmp_path):
     check_architecture(GoodHandWritten, tmp_path=tmp_path, steps=2)
 
@@ -150,6 +199,10 @@ def test_a_hand_written_network_passes(tmp_path):
         (NotAnArchitecture, ["[static]", "not a subclass of tangrnn_core.api.Architecture"]),
         (NoReorder, ["[reorder_state]", "does not equal stepping rows [2, 0, 1]"]),
         (ReorderAlongTheWrongDim, ["[reorder_state]", "state_batch_dim"]),
+        (FeaturesDisagree, ["[output_layer]", "forward(batch) differs from output_layer()(features(batch))"]),
+        (DetachedFeatures, ["[output_layer]", "embedding.weight gets no gradient", "keep the graph"]),
+        (ForeignOutputLayer, ["[output_layer]", "not part of the network"]),
+        (OutputLayerOfTheWrongSize, ["[output_layer]", "vocab_size"]),
     ],
     ids=lambda value: value.__name__ if isinstance(value, type) else None,
 )
@@ -159,6 +212,26 @@ def test_broken_plugins_are_caught_with_the_rule_named(cls, fragments, tmp_path)
     message = str(caught.value)
     for fragment in fragments:
         assert fragment in message, message
+
+
+def test_a_network_that_opts_in_to_the_chunked_loss_passes(tmp_path):
+    check_architecture(OptsIn, tmp_path=tmp_path, steps=2)
+
+
+def test_an_opted_in_network_trains_through_the_chunked_loss(tmp_path, monkeypatch):
+    """[train] goes through features() and output_layer(), not forward(), when the network opts in."""
+    from tangrnn_core import losses
+
+    calls = []
+    original = losses.chunked_cross_entropy
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["chunk_size"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr("tangrnn_core.module.chunked_cross_entropy", counting)
+    check_architecture(OptsIn, tmp_path=tmp_path, steps=2)
+    assert calls and set(calls) == {16}
 
 
 def test_unknown_options_are_a_build_failure(tmp_path):

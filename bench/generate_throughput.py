@@ -1,8 +1,10 @@
-"""Generation throughput: 五绝 per second, one poem at a time against many at once, fp32 and int8 weights.
+"""Generation throughput: 五绝 per second, one poem at a time against many at once, fp32, int8 and bf16 weights.
 
 The reference LSTM (embedding 256, hidden 512, 2 layers, tied output) over a vocabulary of the size of the
 real one; the weights are random, which changes nothing here: with the form constraint every poem has exactly
-25 decoding steps. Both sides run in the same process, alternating, and the table gives medians.
+25 decoding steps. Both sides run in the same process, alternating, and the table gives medians. bf16 weights
+are measured only on a CPU with bf16 units (AVX-512 BF16 or AMX), where they pay off; ``--bf16 always``
+measures them anyway (emulated bf16 is many times slower than fp32).
 
     python bench/generate_throughput.py
     python bench/generate_throughput.py --batch 512 --rounds 5 --constraints form,no_repeat,acrostic
@@ -18,7 +20,7 @@ import torch
 
 from tangrnn_core.data.normalize import LINE_END_MARKS
 from tangrnn_core.data.vocab import SPECIALS, Vocabulary
-from tangrnn_core.decoding.quantize import int8_for_decoding
+from tangrnn_core.decoding.quantize import bf16_for_decoding, has_bf16_units, int8_for_decoding
 from tangrnn_core.decoding.request import PoemRequest, write_poems
 from tangrnn_recurrent import LSTM
 
@@ -45,6 +47,7 @@ def main() -> None:
     parser.add_argument(
         "--constraints", default="form", help="comma-separated: form, no_repeat, acrostic (all with form)"
     )
+    parser.add_argument("--bf16", choices=["auto", "always", "never"], default="auto", help="measure bf16 weights")
     args = parser.parse_args()
     torch.manual_seed(0)
     vocabulary = synthetic_vocabulary(args.vocab_size)
@@ -58,6 +61,9 @@ def main() -> None:
     single = PoemRequest(num_poems=1, **options)
     batched = PoemRequest(num_poems=args.batch, **options)
     nets = {"fp32": net, "int8": int8_for_decoding(net)}
+    bf16_native = has_bf16_units(torch.device("cpu"))
+    if args.bf16 == "always" or (args.bf16 == "auto" and bf16_native):
+        nets["bf16"] = bf16_for_decoding(net)
     for model in nets.values():
         write_poems(model, vocabulary, batched)  # warm-up: allocations, oneDNN primitives
 
@@ -68,8 +74,11 @@ def main() -> None:
             rows[weights, "many"].append(poems_per_second(model, vocabulary, batched, 1))
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, vocabulary {len(vocabulary)}, "
-        f"constraints: {', '.join(sorted(chosen))}, {args.rounds} rounds (medians)"
+        f"constraints: {', '.join(sorted(chosen))}, {args.rounds} rounds (medians), "
+        f"CPU capability {torch.backends.cpu.get_cpu_capability()}, bf16 units: {'yes' if bf16_native else 'no'}"
     )
+    if "bf16" not in nets:
+        print("bf16 weights: not measured (no bf16 units on this CPU; --bf16 always measures the emulation)")
     print(f"{'weights':<8} {'mode':<16} {'poems/s':>9} {'ms/poem':>9} {'vs fp32 one at a time':>22}")
     baseline = statistics.median(rows["fp32", "one"])
     for (weights, mode), values in rows.items():

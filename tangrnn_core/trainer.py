@@ -12,7 +12,7 @@ from lightning.pytorch.core.datamodule import LightningDataModule
 from lightning.pytorch.utilities import rank_zero_only
 
 from tangrnn_core.data.forms import classify, split_lines_with_marks
-from tangrnn_core.decoding.quantize import int8_for_decoding
+from tangrnn_core.decoding.quantize import WeightFormat, weights_for_decoding
 from tangrnn_core.decoding.request import PoemRequest, write_poems
 from tangrnn_core.evaluation.evaluate import print_report, run_evaluation
 
@@ -88,7 +88,7 @@ class TangrnnTrainer(pl.Trainer):
         no_repeat: bool = False,
         seed: int | None = None,
         output: Literal["text", "json"] = "text",
-        quantize: Literal["none", "int8"] = "none",
+        quantize: WeightFormat = "none",
         iterations: int = 10,
         tones: Literal["strict", "loose", "off"] = "off",
         pattern: str = "auto",
@@ -121,8 +121,10 @@ class TangrnnTrainer(pl.Trainer):
             seed: the same seed gives the same poems (default: a new seed each run).
             output: ``text`` prints one verse per line and a blank line between poems; ``json`` prints one
                 JSON record per poem.
-            quantize: ``int8`` decodes with int8 weights on the CPU (about 3x faster for one poem, 1.25x for
-                many; scores move by about 2%, so poems differ from fp32 ones at the same seed).
+            quantize: ``int8`` decodes with int8 weights on the CPU (about 3x faster for one poem, 1.5x for
+                many on an AVX2 CPU; scores move by about 2%, so poems differ from fp32 ones at the same seed);
+                ``bf16`` with bfloat16 weights, for GPUs and CPUs with AVX-512 BF16 or AMX (elsewhere it is
+                emulated, much slower, and tangrnn warns).
             iterations: mask-predict passes of infilling models (more passes revise more characters). Without a
                 template or form, an infilling model writes the four regular forms in turn.
             tones: the 平仄 of regulated verse (平水韵 tones, not Mandarin), with a form: ``strict`` keeps every
@@ -159,7 +161,7 @@ class TangrnnTrainer(pl.Trainer):
             no_repeat=no_repeat,
             seed=seed,
         )
-        net = int8_for_decoding(model.net) if quantize == "int8" else model.net
+        net = weights_for_decoding(model.net, quantize)
         poems = write_poems(net, model.vocabulary, request)
         _print_poems(poems, output)
         return poems

@@ -6,11 +6,14 @@ import json
 
 import lightning.pytorch as pl
 import pytest
+import torch
 
 from conftest import assert_one_line_error, run_batch
 from tangrnn_core.data.datamodule import PoetryDataModule
 from tangrnn_core.data.forms import Form, classify, split_lines_with_marks
+from tangrnn_core.decoding.quantize import has_bf16_units
 from tangrnn_core.module import PoetryModel
+from tangrnn_core.prosody.checker import check_poem
 
 FORMS = {"五绝": Form.WUJUE, "qijue": Form.QIJUE, "五律": Form.WULV, "qilv": Form.QILV}
 
@@ -56,6 +59,10 @@ def results(checkpoint):
         "seed b": {"argv": [*ckpt, "--form", "五绝", "--seed", "7", "--num_poems", "5"]},
         "seed c": {"argv": [*ckpt, "--form", "五绝", "--seed", "8", "--num_poems", "5"]},
         "int8": {"argv": [*ckpt, "--form", "七绝", "--quantize", "int8", "--num_poems", "8", "--output", "json"]},
+        "bf16": {
+            "argv": [*ckpt, "--form", "五律", "--quantize", "bf16", "--tones", "strict", "--rhyme", "auto",
+                     "--num_poems", "6", "--output", "json"]
+        },
         "no repeat": {"argv": [*ckpt, "--form", "七律", "--no_repeat", "true", "--num_poems", "16", "--temperature", "1.5", "--output", "json"]},
         "text": {"argv": [*ckpt, "--form", "五绝", "--num_poems", "2", "--prefix", "白日"]},
         "template": {"argv": [*ckpt, "--template", TEMPLATE, "--num_poems", "6", "--output", "json"]},
@@ -185,6 +192,16 @@ def test_int8_decoding_keeps_the_form(results):
     assert len(poems) == 8 and {classify(p["poem"]) for p in poems} == {Form.QIJUE}
 
 
+def test_bf16_decoding_keeps_form_tones_and_rhyme(results):
+    result = results[0]["bf16"]
+    poems = records(result)
+    assert len(poems) == 6 and {classify(p["poem"]) for p in poems} == {Form.WULV}
+    for poem in poems:
+        assert check_poem(poem["poem"], strict=True).passed, poem
+    # On a CPU without bf16 units the user is told that it is emulated; with them, nothing is said.
+    assert ("no bf16 units" in result.stderr) != has_bf16_units(torch.device("cpu"))
+
+
 def test_a_left_to_right_model_fills_a_template(results):
     poems = [record["poem"] for record in records(results[0]["template"])]
     assert len(poems) == 6
@@ -201,8 +218,6 @@ def test_a_template_takes_acrostic_heads_and_no_repeat(results):
 
 
 def test_a_template_takes_tones_and_rhyme(results):
-    from tangrnn_core.prosody.checker import check_poem
-
     poems = [record["poem"] for record in records(results[0]["template tones"])]
     assert len(poems) == 6
     for poem in poems:

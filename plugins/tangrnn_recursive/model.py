@@ -150,9 +150,10 @@ class RecursiveRNN(Architecture):
         """``(hidden, cell, context, line, filled)``, every tensor batch-first: the generation LSTM's
         ``(batch, layers, hidden)`` states, the current context, the current line's character ids (padded) and
         how many of them are real."""
-        device = self.embedding.weight.device
+        weight = self.embedding.weight  # states follow the weights' device and dtype (bf16 decoding too)
+        device = weight.device
         layers, hidden_size = self.generator.num_layers, self.generator.hidden_size
-        hidden = torch.zeros(batch_size, layers, hidden_size, device=device)
+        hidden = weight.new_zeros(batch_size, layers, hidden_size)
         return (
             hidden,
             torch.zeros_like(hidden),

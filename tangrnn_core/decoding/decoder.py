@@ -139,8 +139,12 @@ class _Search:
     ) -> list[str]:
         vocabulary = self.vocabulary
         start = torch.tensor([vocabulary.bos_id, *prefix], dtype=torch.long, device=self.device)
-        state = self.net.initial_state(self.rows, title_context(self.net, vocabulary, title, self.rows, self.device))
-        logits, state = self.net.prefill(start.expand(self.rows, -1), state)
+        # Every row starts from the same <bos>, prefix and title: read them once and copy the state to all rows.
+        state = self.net.initial_state(1, title_context(self.net, vocabulary, title, 1, self.device))
+        logits, state = self.net.prefill(start[None], state)
+        if self.rows > 1:
+            state = self.net.reorder_state(state, torch.zeros(self.rows, dtype=torch.long, device=self.device))
+            logits = logits.expand(self.rows, -1)
         decode = DecodeState(
             generated=torch.empty((self.rows, 0), dtype=torch.long, device=self.device),
             finished=torch.zeros(self.rows, dtype=torch.bool, device=self.device),
@@ -153,7 +157,7 @@ class _Search:
         for step in range(max_length):
             if step:
                 logits, state = self.net.step(tokens, state)
-            logits = logits.float()
+            logits = logits.float() if step else logits.float().clone()  # processors may write in place
             for processor in self.processors:
                 logits = processor(decode, logits)
             if self.num_beams == 1:

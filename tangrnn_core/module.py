@@ -98,7 +98,8 @@ class PoetryModel(pl.LightningModule):
             expose their output layer (``Architecture.output_layer``, as ``rnn``, ``lstm`` and ``gru`` do): the
             ``(positions, vocabulary)`` logits are then never made whole, which saves memory (and on CPU the
             page faults of allocating them every step). ``0`` computes the full logits; architectures that do
-            not opt in always do.
+            not opt in always do. The default, 512 rows, keeps a chunk's logits at 16 MB for a vocabulary of
+            8,000 (fp32); see ``bench/output_layer.py``.
     """
 
     def __init__(
@@ -111,7 +112,7 @@ class PoetryModel(pl.LightningModule):
         lr_scheduler: LRSchedulerCallable | None = WarmupCosine,
         sample_temperature: float = 0.8,
         nan_policy: Literal["stop", "skip"] = "stop",
-        loss_chunk_size: int = 0,
+        loss_chunk_size: int = 512,
     ) -> None:
         super().__init__()
         if vocab_size <= len(SPECIALS):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import torch
 
 from conftest import run_tangrnn, tiny_config
@@ -30,3 +32,26 @@ def test_ddp_on_two_cpu_processes_shards_the_epoch_and_checkpoints_once(tmp_path
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     newest = max((tmp_path / "runs").rglob("last.ckpt"), key=lambda path: path.stat().st_mtime)
     assert torch.load(newest, weights_only=True)["global_step"] == 2 * -(-batches // 2)
+
+
+def validation_perplexity(stdout: str) -> float:
+    """The ``val/ppl`` of the metrics table that ``tangrnn validate`` prints."""
+    found = re.findall(r"val/ppl\s*\S\s*([0-9.]+)", stdout)
+    assert len(found) == 1, stdout
+    return float(found[0])
+
+
+def test_ddp_validation_metric_equals_the_single_process_one(tmp_path, small_corpus):
+    """The ranks score disjoint shares of the validation split and the perplexity syncs across them: two
+    processes report exactly what one process reports over the whole split."""
+    config = tiny_config(tmp_path, small_corpus, max_steps=4, limit_val_batches=1.0, val_check_interval=2)
+    trained = run_tangrnn("fit", "--config", str(config), timeout=600)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    checkpoint = str(next((tmp_path / "runs").rglob("last.ckpt")))
+    single = run_tangrnn("validate", "--config", str(config), "--ckpt_path", checkpoint, timeout=600)
+    assert single.returncode == 0, single.stderr[-3000:]
+    ddp = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
+    double = run_tangrnn("validate", "--config", str(config), *ddp, "--ckpt_path", checkpoint, timeout=600)
+    assert double.returncode == 0, double.stderr[-3000:]
+    one, two = validation_perplexity(single.stdout), validation_perplexity(double.stdout)
+    assert abs(two - one) < 1e-3 * one, (one, two)

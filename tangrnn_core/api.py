@@ -146,7 +146,7 @@ class Architecture(nn.Module):
         """The final linear layer over the vocabulary, if the network opts in to the chunked loss.
 
         Return the ``nn.Linear`` (``vocab_size`` outputs) that ``forward`` applies last, and implement
-        :meth:`features`: with ``model.loss_chunk_size`` above 0 the core then trains on
+        :meth:`features`: with ``model.loss_chunk_size`` above 0 (the default) the core then trains on
         ``output_layer()`` and ``features(batch)`` chunk by chunk (:func:`tangrnn_core.losses.chunked_cross_entropy`)
         instead of calling ``forward``, which saves the memory of the full logits. The contract is
         ``forward(batch) == output_layer()(features(batch))`` (the conformance kit checks it in eval mode).

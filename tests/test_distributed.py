@@ -42,16 +42,18 @@ def validation_perplexity(stdout: str) -> float:
 
 
 def test_ddp_validation_metric_equals_the_single_process_one(tmp_path, small_corpus):
-    """The ranks score disjoint shares of the validation split and the perplexity syncs across them: two
-    processes report exactly what one process reports over the whole split."""
+    """The ranks score disjoint shares of the validation split, uneven ones included, and the perplexity syncs
+    across them: two processes report exactly what one process reports over the whole split."""
     config = tiny_config(tmp_path, small_corpus, max_steps=4, limit_val_batches=1.0, val_check_interval=2)
     trained = run_tangrnn("fit", "--config", str(config), timeout=600)
     assert trained.returncode == 0, trained.stderr[-3000:]
     checkpoint = str(next((tmp_path / "runs").rglob("last.ckpt")))
-    single = run_tangrnn("validate", "--config", str(config), "--ckpt_path", checkpoint, timeout=600)
+    # 60 validation poems in 3 batches of 20: one rank gets two batches, the other one, and none is repeated.
+    odd = ["--data.batch_size", "20"]
+    single = run_tangrnn("validate", "--config", str(config), *odd, "--ckpt_path", checkpoint, timeout=600)
     assert single.returncode == 0, single.stderr[-3000:]
     ddp = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
-    double = run_tangrnn("validate", "--config", str(config), *ddp, "--ckpt_path", checkpoint, timeout=600)
+    double = run_tangrnn("validate", "--config", str(config), *odd, *ddp, "--ckpt_path", checkpoint, timeout=600)
     assert double.returncode == 0, double.stderr[-3000:]
     one, two = validation_perplexity(single.stdout), validation_perplexity(double.stdout)
     assert abs(two - one) < 1e-3 * one, (one, two)

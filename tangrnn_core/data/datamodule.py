@@ -200,6 +200,7 @@ class PoetryDataModule(pl.LightningDataModule):
             seed=self.seed,
             num_replicas=replicas,
             rank=rank,
+            even=shuffle,  # only training needs ranks in step; evaluation scores every poem exactly once
         )
         return DataLoader(
             EncodedPoems(split),

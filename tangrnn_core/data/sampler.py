@@ -18,8 +18,9 @@ class BucketBatchSampler(Sampler[list[int]]):
 
     Every epoch draws a new permutation (seeded by ``seed`` and the epoch), sorts it stably by length, cuts it into
     batches and shuffles the batch order. Under several processes each rank takes every ``num_replicas``-th batch,
-    so ranks see disjoint poems; the batch list is padded by repeating its first batches (or cut, with
-    ``drop_last``) so that every rank gets the same number of batches.
+    so ranks see disjoint poems. For training (``even``) the batch list is padded by repeating its first batches
+    (or cut, with ``drop_last``) so that every rank gets the same number of batches and the gradient all-reduce
+    stays in step; for evaluation ranks may get one batch fewer, so that every poem is scored exactly once.
 
     Args:
         lengths: length of each sequence.
@@ -29,6 +30,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         seed: base seed, the same on every rank.
         num_replicas: number of processes that share the data.
         rank: this process's index among them.
+        even: give every rank the same number of batches (training); ``False`` for evaluation.
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         seed: int = 0,
         num_replicas: int = 1,
         rank: int = 0,
+        even: bool = True,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -52,6 +55,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.seed = seed
         self.num_replicas = num_replicas
         self.rank = rank
+        self.even = even
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -71,12 +75,17 @@ class BucketBatchSampler(Sampler[list[int]]):
         return [batch.tolist() for batch in batches]
 
     def _shard_count(self, total: int) -> int:
+        if not self.even:  # this rank's batches: rank, rank + num_replicas, ...
+            return len(range(self.rank, total, self.num_replicas))
         if self.drop_last:
             return total // self.num_replicas
         return -(-total // self.num_replicas)
 
     def __iter__(self) -> Iterator[list[int]]:
         batches = self._all_batches()
+        if not self.even:
+            yield from batches[self.rank :: self.num_replicas]
+            return
         per_rank = self._shard_count(len(batches))
         needed = per_rank * self.num_replicas
         if batches and needed > len(batches):

@@ -51,6 +51,16 @@ def test_ranks_see_disjoint_poems_and_equal_batch_counts(drop_last):
         assert flat[0] | flat[1] == set(range(len(sizes)))
 
 
+@pytest.mark.parametrize("replicas", [2, 3])
+def test_evaluation_shards_score_every_poem_exactly_once(replicas):
+    sizes = lengths(1003)  # 32 batches of 32: they do not divide among 3 ranks
+    shards = [list(BucketBatchSampler(sizes, 32, shuffle=False, num_replicas=replicas, rank=r, even=False)) for r in range(replicas)]
+    for rank, shard in enumerate(shards):
+        assert len(shard) == len(BucketBatchSampler(sizes, 32, shuffle=False, num_replicas=replicas, rank=rank, even=False))
+    every = sorted(i for shard in shards for batch in shard for i in batch)
+    assert every == list(range(len(sizes)))
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError):
         BucketBatchSampler([3, 4], batch_size=0)

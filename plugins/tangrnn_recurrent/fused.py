@@ -71,7 +71,7 @@ class FusedRecurrentLM(Architecture):
             self.output.weight = self.embedding.weight
 
     def forward(self, batch: Batch) -> Tensor:
-        return self.output(self.features(batch))
+        return self._logits(self._hidden(batch))
 
     def features(self, batch: Batch) -> Tensor:
         """The input of the output layer, ``(batch, time, d)``: the last layer's outputs, projected if tied.
@@ -79,12 +79,18 @@ class FusedRecurrentLM(Architecture):
         Args:
             batch: the batch whose ``inputs`` are read.
         """
-        hidden, _ = self.rnn(self._autocast(self.dropout(self.embedding(batch.inputs))))
-        return self.projection(self.dropout(hidden))
+        return self.projection(self.dropout(self._hidden(batch)))
 
     def output_layer(self) -> nn.Linear | None:
-        # A quantized copy (``tangrnn generate --quantize int8``) has no float Linear to chunk; it never trains.
-        return self.output if isinstance(self.output, nn.Linear) else None
+        # A subclass that changes _logits changes what forward() computes after the layer: it opts out. So does
+        # a quantized copy (``tangrnn generate --quantize int8``): no float Linear to chunk, and it never trains.
+        if type(self)._logits is not FusedRecurrentLM._logits or not isinstance(self.output, nn.Linear):
+            return None
+        return self.output
+
+    def _hidden(self, batch: Batch) -> Tensor:
+        hidden, _ = self.rnn(self._autocast(self.dropout(self.embedding(batch.inputs))))
+        return hidden
 
     def initial_state(self, batch_size: int, context: Batch | None = None) -> State:
         return None  # torch's modules start from zeros when given no state

@@ -201,6 +201,16 @@ def test_forward_is_the_output_layer_over_the_features(cls, tie_weights, hidden_
     torch.testing.assert_close(net.output_layer()(features), expected, rtol=0, atol=0)
 
 
+def test_a_subclass_that_changes_the_logits_does_not_opt_in():
+    class Tempered(LSTM):
+        def _logits(self, hidden):
+            return super()._logits(hidden) / 2
+
+    net = Tempered(TOKENS, embedding_size=8, hidden_size=8, num_layers=1)
+    assert net.output_layer() is None
+    assert make(LSTM).output_layer() is not None
+
+
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
 def test_a_quantized_copy_does_not_opt_in(cls):
     from tangrnn_core.decoding.quantize import int8_for_decoding

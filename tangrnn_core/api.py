@@ -26,7 +26,9 @@ The contract, in short:
   are one ``nn.Linear`` over the vocabulary applied to ``(batch, time, d)`` features may return that layer and
   those features, with ``forward(batch) == output_layer()(features(batch))``. The core then computes the
   output layer and the loss chunk by chunk (``model.loss_chunk_size``), so that the full
-  ``(batch x time, vocab_size)`` logits never exist in training. The default (``None``) keeps ``forward``.
+  ``(batch x time, vocab_size)`` logits never exist in training. The default (``None``) keeps ``forward``,
+  and so does a subclass that overrides ``forward`` without declaring ``output_layer`` again
+  (:func:`opted_in_output_layer`).
 
 What a network can do is declared in ``capabilities``, and the core trains and decodes it accordingly:
 
@@ -207,6 +209,30 @@ class Architecture(nn.Module):
             index: ``(new_batch,)`` ids of the sequences to keep, in their new order.
         """
         return _index_nested(state, index, self.state_batch_dim)
+
+
+def opted_in_output_layer(architecture: Architecture) -> nn.Linear | None:
+    """The layer the core may chunk (see :meth:`Architecture.output_layer`), or ``None`` to call ``forward``.
+
+    A class that overrides ``forward`` below the class that declared ``output_layer`` (say, a subclass of the
+    built-in LSTM that edits its logits) may compute more than ``output_layer()(features(batch))``, so it is
+    taken as opting out again, until it declares ``output_layer`` itself. Plugins written before the chunked
+    loss thus keep training exactly through their ``forward``.
+
+    Args:
+        architecture: the network the core trains.
+    """
+    cls = type(architecture)
+    forward_owner = _defining_class(cls, "forward")
+    layer_owner = _defining_class(cls, "output_layer")
+    if layer_owner is Architecture or not issubclass(layer_owner, forward_owner):
+        return None
+    return architecture.output_layer()
+
+
+def _defining_class(cls: type, name: str) -> type:
+    """The class of ``cls.__mro__`` whose body defines ``name``."""
+    return next(klass for klass in cls.__mro__ if name in vars(klass))
 
 
 def _index_nested(state: State, index: Tensor, dim: int) -> State:

@@ -13,7 +13,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-from tangrnn_core.api import PLUGIN_API_VERSION, Architecture, Batch, TokenSpec
+from tangrnn_core.api import PLUGIN_API_VERSION, Architecture, Batch, TokenSpec, opted_in_output_layer
 from tangrnn_core.data.normalize import LINE_END_MARKS
 from tangrnn_core.data.vocab import SPECIALS, Vocabulary
 from tangrnn_core.decoding.request import PoemRequest, write_poems
@@ -204,7 +204,7 @@ class PoetryModel(pl.LightningModule):
                 generator = torch.Generator(device=batch.targets.device).manual_seed(seed)
             batch = masked_batch(batch, tokens.mask_id, tokens.pad_id, tokens.eos_id, generator)
         # A network that exposes its output layer is scored chunk by chunk: its full logits are never made.
-        layer = self.net.output_layer() if self.loss_chunk_size > 0 else None
+        layer = opted_in_output_layer(self.net) if self.loss_chunk_size > 0 else None
         if layer is not None:
             features = self.net.features(batch)
             summed = chunked_cross_entropy(

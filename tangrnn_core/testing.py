@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from tangrnn_core.api import CAUSAL, CONDITIONAL, INFILL, Architecture, Batch, State, TokenSpec
+from tangrnn_core.api import CAUSAL, CONDITIONAL, INFILL, Architecture, Batch, State, TokenSpec, opted_in_output_layer
 from tangrnn_core.data.forms import Form, classify
 from tangrnn_core.data.normalize import LINE_END_MARKS
 from tangrnn_core.data.vocab import Vocabulary
@@ -159,7 +159,7 @@ def check_architecture(
       registry checks before it builds anything);
     - ``[build]`` it builds from a ``TokenSpec`` and ``options`` through the core's option parser;
     - ``[forward]`` ``forward(Batch)`` returns finite float logits of shape ``(batch, time, vocab_size)``;
-    - ``[output_layer]`` (networks whose ``output_layer()`` is not ``None``) it is an ``nn.Linear`` of the
+    - ``[output_layer]`` (networks that opt in: ``opted_in_output_layer`` is not ``None``) it is an ``nn.Linear`` of the
       network onto ``vocab_size`` outputs, ``features(batch)`` has shape ``(batch, time, in_features)``, and in
       eval mode ``forward(batch)`` equals ``output_layer()(features(batch))``, with the same gradients through
       the chunked loss as through ``forward``'s logits;
@@ -238,7 +238,7 @@ def check_architecture(
 
     net.eval()
     with _rule("output_layer"):
-        layer = net.output_layer()
+        layer = opted_in_output_layer(net)  # as the core decides it
         if layer is not None:
             _check_output_layer(net, layer, batch, tokens)
     if CONDITIONAL in arch_cls.capabilities:

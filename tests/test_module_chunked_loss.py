@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from conftest import run_tangrnn, tiny_config
-from tangrnn_core.api import INFILL, Architecture, Batch, State, TokenSpec
+from tangrnn_core.api import INFILL, Architecture, Batch, State, TokenSpec, opted_in_output_layer
 from tangrnn_core.errors import ConfigError
 from tangrnn_core.module import PoetryModel
+from tangrnn_recurrent import LSTM as LSTMNet
 
 VOCAB = 30
 # Hidden 12 against embeddings of 8: the tied output layer sits behind a projection, the reference layout.
@@ -83,7 +85,7 @@ def test_rnn_and_gru_untied_train_the_same_with_chunks(architecture):
 
 def test_the_chunked_loss_replaces_forward_when_the_network_opts_in(monkeypatch):
     model = _model("lstm", 8, LSTM)
-    monkeypatch.setattr(type(model.net), "forward", lambda self, batch: pytest.fail("forward() was called"))
+    monkeypatch.setattr(model.net, "forward", lambda batch: pytest.fail("forward() was called"))
     summed, count = model._summed_loss(_batches(1)[0])
     assert summed.requires_grad and count > 0
 
@@ -155,6 +157,49 @@ class MaskedNet(Architecture):
 
     def forward(self, batch: Batch) -> Tensor:
         return self.output(self.features(batch))
+
+
+class DoubledLogits(LSTMNet):
+    """A subclass of the built-in LSTM written before the chunked loss: its forward() edits the logits."""
+
+    def forward(self, batch: Batch) -> Tensor:
+        return super().forward(batch) * 2
+
+
+class DoubledLogitsOptingIn(DoubledLogits):
+    """The same, declaring the pair again: its output layer holds the factor of 2."""
+
+    def __init__(self, tokens: TokenSpec, **options) -> None:
+        super().__init__(tokens, **options)
+        self.doubled = nn.Linear(self.output.in_features, tokens.vocab_size)
+
+    def forward(self, batch: Batch) -> Tensor:
+        return self.doubled(self.features(batch))
+
+    def output_layer(self) -> nn.Linear | None:
+        return self.doubled
+
+
+def test_a_subclass_that_overrides_forward_trains_through_it():
+    """Overriding forward() below the class that opted in opts out again: the core must call that forward()."""
+    model = PoetryModel(
+        vocab_size=VOCAB, line_end_ids=[5, 6], architecture=f"{__name__}.DoubledLogits", architecture_options=LSTM
+    )
+    assert model.loss_chunk_size > 0 and model.net.output_layer() is model.net.output
+    assert opted_in_output_layer(model.net) is None
+    model.eval()
+    batch = _batches(1)[0]
+    with torch.no_grad():
+        summed, _ = model._summed_loss(batch)
+        logits = model.net(batch)
+    expected = F.cross_entropy(logits.reshape(-1, VOCAB), batch.targets.reshape(-1), ignore_index=0, reduction="sum")
+    torch.testing.assert_close(summed, expected)
+
+
+def test_a_subclass_that_overrides_forward_and_declares_the_pair_opts_in():
+    net = DoubledLogitsOptingIn(TokenSpec(vocab_size=VOCAB), **LSTM)
+    assert opted_in_output_layer(net) is net.doubled
+    assert opted_in_output_layer(PlainNet(TokenSpec(vocab_size=VOCAB))) is None
 
 
 def test_a_network_that_does_not_opt_in_still_trains_with_the_option_set():

@@ -196,7 +196,8 @@ def main() -> None:
 
     chunk_sizes = [0, *(int(size) for size in args.chunk_sizes.split(",") if size.strip())]
     step = build(args)
-    what = "reference LSTM step" if args.full else f"output layer + loss, ({args.rows} x {args.dim}) @ ({args.dim} x {args.vocab})"
+    shapes = f"({args.rows} x {args.dim}) @ ({args.dim} x {args.vocab})"
+    what = "reference LSTM step" if args.full else f"output layer + loss, {shapes}"
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {what}, precision {args.precision}, "
           f"padding {args.padding:.0%}, {args.rounds} rounds x {args.steps} steps, malloc tuning {'on' if tuned else 'off'}")
     for chunk_size in chunk_sizes:  # warm-up: first-call costs (allocator, oneDNN primitives) out of the clock

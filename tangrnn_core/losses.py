@@ -51,7 +51,8 @@ def chunked_cross_entropy(
         dtype of fp64 inputs).
     """
     if features.dim() != 2 or weight.dim() != 2 or features.shape[1] != weight.shape[1]:
-        raise ValueError(f"features (rows, d) and weight (vocab, d) do not fit: {tuple(features.shape)}, {tuple(weight.shape)}")
+        shapes = f"{tuple(features.shape)}, {tuple(weight.shape)}"
+        raise ValueError(f"features (rows, d) and weight (vocab, d) do not fit: {shapes}")
     if targets.shape != features.shape[:1]:
         raise ValueError(f"targets must be (rows,) = {tuple(features.shape[:1])}, got {tuple(targets.shape)}")
     if chunk_size < 1:
@@ -62,7 +63,8 @@ def chunked_cross_entropy(
         return _ChunkedLinearCrossEntropy.apply(features, weight, bias, targets, ignore_index, chunk_size, compute)
     # Inside an autograd.Function's forward the input-grad flags stay True under no_grad, so decide out here.
     with torch.no_grad():
-        loss, _ = _chunked_pass(features, weight, bias, targets, ignore_index, chunk_size, compute, (False, False, False))
+        no_grads = (False, False, False)
+        loss, _ = _chunked_pass(features, weight, bias, targets, ignore_index, chunk_size, compute, no_grads)
     return loss
 
 

@@ -128,7 +128,9 @@ class PoetryModel(pl.LightningModule):
             raise ConfigError(f"model.nan_policy must be 'stop' or 'skip', got {nan_policy!r}")
         self.nan_policy = nan_policy
         if loss_chunk_size < 0:
-            raise ConfigError(f"model.loss_chunk_size must be 0 (off) or a positive number of rows, got {loss_chunk_size}")
+            raise ConfigError(
+                f"model.loss_chunk_size must be 0 (off) or a positive number of rows, got {loss_chunk_size}"
+            )
         self.loss_chunk_size = loss_chunk_size
         #: Training batches dropped for a non-finite loss (``nan_policy: skip``), kept across resumes.
         self.skipped_batches = 0

@@ -138,6 +138,10 @@ class DeepTransitionLayer(nn.Module):
         transition_layers: intermediate non-linear layers between ``h_{t-1}`` and the cell.
         shortcut: add a direct path ``V h_{t-1}`` around the intermediate layers into the gates (DT(S)-RNN).
         activation: non-linearity of the intermediate layers, ``tanh`` or ``relu``.
+        compile_step: run each time step through ``torch.compile`` (one fused kernel for the cell's pointwise
+            operations instead of a dozen; meant for GPUs, where each kernel launch costs more than its
+            arithmetic at these sizes). The loop over time stays in Python, so one compiled graph serves every
+            sequence length.
     """
 
     def __init__(
@@ -148,6 +152,7 @@ class DeepTransitionLayer(nn.Module):
         transition_layers: int = 1,
         shortcut: bool = False,
         activation: str = "tanh",
+        compile_step: bool = False,
     ) -> None:
         super().__init__()
         if cell not in GATES:
@@ -172,6 +177,8 @@ class DeepTransitionLayer(nn.Module):
             [nn.Parameter(torch.empty(hidden_size)) for _ in range(transition_layers)]
         )
         self.register_parameter("shortcut_weight", nn.Parameter(torch.empty(gates, hidden_size)) if shortcut else None)
+        # A function, not a module: the parameters stay this layer's own, so checkpoints do not change.
+        self.step_function = torch.compile(transition_step) if compile_step else transition_step
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -187,15 +194,21 @@ class DeepTransitionLayer(nn.Module):
         # The input's share of the gates for every step in one matrix product, time-major so each step reads a
         # contiguous slice.
         gates_x = F.linear(inputs.transpose(0, 1), self.weight_ih, self.bias_ih)
-        outputs, hidden, memory = transition_loop(
-            self.cell, self.activation, gates_x, hidden, memory, *self._recurrent_weights()
-        )
+        weights = self._recurrent_weights()
+        if self.step_function is transition_step:
+            outputs, hidden, memory = transition_loop(self.cell, self.activation, gates_x, hidden, memory, *weights)
+        else:
+            steps = []
+            for gates in gates_x.unbind(0):
+                hidden, memory = self.step_function(self.cell, self.activation, gates, hidden, memory, *weights)
+                steps.append(hidden)
+            outputs = torch.stack(steps)
         return outputs.transpose(0, 1), hidden, memory
 
     def step(self, inputs: Tensor, hidden: Tensor, memory: Tensor) -> tuple[Tensor, Tensor]:
         """One step: ``inputs`` ``(batch, input_size)``; returns the new ``hidden`` and ``memory``."""
         gates_x = F.linear(inputs, self.weight_ih, self.bias_ih)
-        return transition_step(self.cell, self.activation, gates_x, hidden, memory, *self._recurrent_weights())
+        return self.step_function(self.cell, self.activation, gates_x, hidden, memory, *self._recurrent_weights())
 
     def _recurrent_weights(self) -> tuple[Tensor, Tensor, list[Tensor], list[Tensor], Tensor | None]:
         return (

@@ -207,6 +207,22 @@ def test_int8_decoding_and_bf16_autocast(transition_layers):
     assert torch.isfinite(net.embedding.weight.grad).all()
 
 
+def test_compiled_transition_computes_what_the_eager_loop_computes():
+    eager = make(cell="lstm", transition_layers=1, shortcut=True)
+    compiled = make(cell="lstm", transition_layers=1, shortcut=True, compile_transition=True)
+    compiled.load_state_dict(eager.state_dict())  # same parameter names: checkpoints are interchangeable
+    batch = make_batch(time=6)
+    for net in (eager, compiled):
+        net(batch).logsumexp(-1).mean().backward()
+    assert torch.allclose(compiled(batch), eager(batch), atol=1e-5)
+    for (name, mine), theirs in zip(compiled.named_parameters(), eager.parameters()):
+        assert torch.allclose(mine.grad, theirs.grad, atol=1e-5), name
+    with torch.no_grad():
+        state = compiled.initial_state(3)
+        logits, _ = compiled.step(batch.inputs[:, 0], state)
+        assert torch.allclose(logits, eager(batch)[:, 0], atol=1e-5)
+
+
 @pytest.mark.parametrize(
     "options",
     [
@@ -217,6 +233,7 @@ def test_int8_decoding_and_bf16_autocast(transition_layers):
         {"num_layers": 0},
         {"hidden_size": 0},
         {"dropout": 1.0},
+        {"compile_transition": True},  # nothing to compile on the fused path
     ],
     ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()),
 )

@@ -16,7 +16,7 @@ Usage (under 5 minutes on one modern GPU):
 
     python bench/gpu_check.py
     python bench/gpu_check.py --steps 300 --precisions 32-true bf16-mixed 16-mixed
-    python bench/gpu_check.py --device cpu --tiny --steps 2 --warmup 1 --max_poems 300   # smoke run of the script
+    python bench/gpu_check.py --device cpu --tiny --steps 2 --warmup 1 --max_poems 300 --rounds 1  # smoke run
 
 With ``--tiny`` the model is small (for checking the script itself, not for figures).
 """
@@ -131,6 +131,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200, help="timed training steps per precision")
     parser.add_argument("--warmup", type=int, default=20, help="untimed steps first (cuDNN plans, allocator)")
     parser.add_argument("--batch", type=int, default=1024, help="poems decoded together")
+    parser.add_argument("--single", type=int, default=10, help="poems written one at a time per round")
+    parser.add_argument("--rounds", type=int, default=3, help="generation rounds (the table gives medians)")
     parser.add_argument("--max_poems", type=int, default=None, help="use only this many poems of the corpus")
     parser.add_argument("--tiny", action="store_true", help="a small model, to check the script itself")
     args = parser.parse_args()
@@ -170,18 +172,18 @@ def main() -> None:
     for weights in ("none", "bf16"):
         net = weights_for_decoding(model.net, weights)
         for label, request, calls in (
-            (f"{args.batch} at once", PoemRequest(num_poems=args.batch, form="五绝"), 3),
-            ("one at a time", PoemRequest(num_poems=1, form="五绝"), 10),
+            (f"{args.batch} at once", PoemRequest(num_poems=args.batch, form="五绝"), 2),
+            ("one at a time", PoemRequest(num_poems=1, form="五绝"), args.single),
             (
                 f"{args.batch}, strict tones+rhyme",
                 PoemRequest(num_poems=args.batch, form="五绝", tones="strict", rhyme="auto"),
-                3,
+                2,
             ),
         ):
             write_poems(net, vocabulary, request)  # warm-up
-            rate = statistics.median(poems_per_second(net, vocabulary, request, calls) for _ in range(3))
+            rate = statistics.median(poems_per_second(net, vocabulary, request, calls) for _ in range(args.rounds))
             rows.append(("fp32" if weights == "none" else "bf16", label, rate))
-    print("generation, 五绝 with the form constraint (medians of 3):")
+    print(f"generation, 五绝 with the form constraint (medians of {args.rounds}):")
     print(f"{'weights':<8} {'mode':<28} {'poems/s':>10} {'ms/poem':>9}")
     for weights, label, rate in rows:
         print(f"{weights:<8} {label:<28} {rate:>10,.1f} {1000 / rate:>9.2f}")

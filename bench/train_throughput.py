@@ -2,13 +2,17 @@
 
 Both sides train the reference LSTM (embedding 256, hidden 512, 2 layers, tied output, batch 64) on the same
 length-bucketed batches of the bundled corpus, with AdamW, gradient clipping at 1.0 and the same precision.
-They alternate in one process (tangrnn first in even rounds, plain first in odd ones), so both see the same
+They alternate in one process (the side that goes first rotates from round to round), so all see the same
 machine state; the table gives the median of real (non-padding) characters per second of each side and the
 median of the rounds' paired ratios, with their range (the machines are noisy: single rounds vary by 10%).
+tangrnn computes the output layer and loss in chunks by default (``model.loss_chunk_size``); ``--chunk_sizes``
+adds tangrnn sides with other chunk sizes (``0``: full logits, as the plain loop has them), all in the same
+rounds.
 
     python bench/train_throughput.py                   # fp32, 7 rounds of 20 steps
     python bench/train_throughput.py --precision both  # fp32 and bf16 autocast
     python bench/train_throughput.py --precision 32 --rounds 5 --steps 30
+    python bench/train_throughput.py --chunk_sizes 512,0   # tangrnn with the chunked loss and with full logits
 """
 
 from __future__ import annotations
@@ -113,7 +117,13 @@ def main() -> None:
     parser.add_argument(
         "--malloc_tuning", choices=["on", "off"], default="on", help="what `tangrnn fit` does (tangrnn_core.allocator)"
     )
+    parser.add_argument(
+        "--chunk_sizes",
+        default="512",
+        help="comma-separated model.loss_chunk_size values, one tangrnn side each (0: full logits, as the plain loop)",
+    )
     args = parser.parse_args()
+    chunk_sizes = [int(size) for size in args.chunk_sizes.split(",")]
     torch.manual_seed(0)
     # Process-wide, so it applies to both sides alike: the plain loop is given the same allocator as tangrnn.
     tuned = args.malloc_tuning == "on" and keep_freed_memory()
@@ -134,25 +144,37 @@ def main() -> None:
     print("ratio = tangrnn / plain, the median of the rounds' paired ratios")
 
     precisions = ["bf16-mixed", "32"] if args.precision == "both" else [args.precision]
-    print(f"{'precision':<11} {'tangrnn chars/s':>16} {'plain chars/s':>14} {'ratio':>6} {'ratio range':>10}")
+    print(f"{'precision':<11} {'loss chunk':>10} {'tangrnn chars/s':>16} {'plain chars/s':>14} {'ratio':>6} {'ratio range':>10}")
     for precision in precisions:
         bf16 = precision == "bf16-mixed"
-        ours, theirs, ratios = [], [], []
+        sides = ["plain", *chunk_sizes]
+        rates: dict = {side: [] for side in sides}
+        ratios: dict = {size: [] for size in chunk_sizes}
         for round_ in range(args.rounds):
-            model = PoetryModel(vocab_size=data.vocab_size, line_end_ids=data.line_end_ids, architecture_options=MODEL)
-            plain = PlainLSTM(data.vocab_size)
-            optimizer = torch.optim.AdamW(plain.parameters(), lr=1e-3)
-            # alternate which side goes first, so that neither always meets a warmer (or busier) machine
-            if round_ % 2:
-                theirs.append(real / plain_steps(plain, optimizer, batches, bf16))
-                ours.append(real / tangrnn_steps(model, batches, precision))
-            else:
-                ours.append(real / tangrnn_steps(model, batches, precision))
-                theirs.append(real / plain_steps(plain, optimizer, batches, bf16))
-            ratios.append(ours[-1] / theirs[-1])
-        a, b = statistics.median(ours), statistics.median(theirs)
-        spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
-        print(f"{precision:<11} {a:>16,.0f} {b:>14,.0f} {statistics.median(ratios):>6.2f} {spread:>10}")
+            # rotate which side goes first, so that none always meets a warmer (or busier) machine
+            for side in sides[round_ % len(sides) :] + sides[: round_ % len(sides)]:
+                if side == "plain":
+                    plain = PlainLSTM(data.vocab_size)
+                    optimizer = torch.optim.AdamW(plain.parameters(), lr=1e-3)
+                    rates[side].append(real / plain_steps(plain, optimizer, batches, bf16))
+                else:
+                    model = PoetryModel(
+                        vocab_size=data.vocab_size,
+                        line_end_ids=data.line_end_ids,
+                        architecture_options=MODEL,
+                        loss_chunk_size=side,
+                    )
+                    rates[side].append(real / tangrnn_steps(model, batches, precision))
+            for size in chunk_sizes:
+                ratios[size].append(rates[size][-1] / rates["plain"][-1])
+        theirs = statistics.median(rates["plain"])
+        for size in chunk_sizes:
+            spread = f"{min(ratios[size]):.2f}-{max(ratios[size]):.2f}"
+            label = str(size) if size else "off"
+            print(
+                f"{precision:<11} {label:>10} {statistics.median(rates[size]):>16,.0f} {theirs:>14,.0f} "
+                f"{statistics.median(ratios[size]):>6.2f} {spread:>10}"
+            )
 
 
 if __name__ == "__main__":

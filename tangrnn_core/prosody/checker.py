@@ -25,7 +25,7 @@ from typing import Any
 from tangrnn_core.data.forms import Form, classify, split_lines
 from tangrnn_core.errors import ConfigError
 from tangrnn_core.prosody.patterns import FREE, Pattern, ToneMode, parse_tone_mode, pattern_named, patterns_for
-from tangrnn_core.prosody.tables import ProsodyTables, RhymeGroup, Tone, load_tables, to_traditional
+from tangrnn_core.prosody.tables import ProsodyTables, RhymeGroup, Tone, convert_each, load_tables, to_traditional
 
 __all__ = ["Severity", "Finding", "LineReport", "CheckResult", "check_poem"]
 
@@ -169,7 +169,8 @@ def check_poem(
     if form is Form.OTHER:
         raise ConfigError(f"not a regular form ({_shape(poem)}); {_REGULAR_HINT}")
     lines = split_lines(poem)
-    traditional = split_lines(to_traditional(poem))
+    in_context = split_lines(to_traditional(poem))
+    traditional = [_known_reading(line, converted, tables) for line, converted in zip(lines, in_context)]
     line_tones = [[tables.tone(c) for c in line] for line in traditional]
     candidates = patterns_for(form) if pattern in (None, "auto") else (pattern_named(pattern, form),)
     best = None
@@ -211,6 +212,19 @@ def check_poem(
 
 
 _REGULAR_HINT = "tangrnn check reads 五绝, 七绝, 五律 and 七律: 4 or 8 lines of 5 or 7 characters each"
+
+
+def _known_reading(line: str, converted: str, tables: ProsodyTables) -> str:
+    """``converted`` (the line in context), where a character of unknown tone is replaced by its own
+    character-by-character conversion when that one is known: OpenCC keeps 台 as it is in some phrases (清台),
+    and the tables know the terrace only as 臺. The decoder's constraints read every token the same way."""
+    if all(tables.tone(char) is not None for char in converted):
+        return converted
+    alone = convert_each(tuple(line))
+    return "".join(
+        single if tables.tone(char) is None and tables.tone(single) is not None else char
+        for char, single in zip(converted, alone)
+    )
 
 
 def _shape(poem: str) -> str:

@@ -12,6 +12,7 @@ poems per second. The pass rates are over every poem of every round, with ``tang
 
     python bench/constrained_generation.py
     python bench/constrained_generation.py --ckpt_path runs/lstm/.../last.ckpt --batch 512 --rounds 5
+    python bench/constrained_generation.py --ckpt_path runs/lstm/.../last.ckpt --quantize int8
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 
 from tangrnn_core.data.forms import REGULAR_FORMS
 from tangrnn_core.decoding.decoder import generate
+from tangrnn_core.decoding.quantize import weights_for_decoding
 from tangrnn_core.decoding.request import PoemRequest, build_processors
 from tangrnn_core.prosody.checker import check_poem
 
@@ -108,6 +110,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument(
+        "--quantize", choices=["none", "int8", "bf16"], default="none", help="decode with these weights, as generate does"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)  # on a machine others share, fewer threads wait less for each other
@@ -117,7 +122,7 @@ def main() -> None:
     model = loaded_model(args.ckpt_path) if args.ckpt_path else trained_model(args.train_steps, 64)
     source = args.ckpt_path or f"the reference LSTM after {args.train_steps} training steps"
     prepared = time.perf_counter() - started
-    net, vocabulary = model.net.eval(), model.vocabulary
+    net, vocabulary = weights_for_decoding(model.net.eval(), args.quantize), model.vocabulary
     requests = {
         name: PoemRequest(form="五绝", num_poems=args.batch, temperature=args.temperature, **options)
         for name, options in MODES.items()
@@ -139,7 +144,7 @@ def main() -> None:
             poems[name] += written
 
     print(
-        f"{source}; vocabulary {len(vocabulary):,}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"{source}; weights {'fp32' if args.quantize == 'none' else args.quantize}; vocabulary {len(vocabulary):,}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
         f"{args.batch} 五绝 a call, {args.rounds} rounds (medians); model ready in {prepared:.0f} s"
     )
     print(

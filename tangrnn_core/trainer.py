@@ -121,7 +121,7 @@ class TangrnnTrainer(pl.Trainer):
             seed: the same seed gives the same poems (default: a new seed each run).
             output: ``text`` prints one verse per line and a blank line between poems; ``json`` prints one
                 JSON record per poem.
-            quantize: ``int8`` decodes with int8 weights on the CPU (about 3x faster for one poem, 1.5x for
+            quantize: ``int8`` decodes with int8 weights on the CPU (about 3x faster for one poem, 1.4x for
                 many on an AVX2 CPU; scores move by about 2%, so poems differ from fp32 ones at the same seed);
                 ``bf16`` with bfloat16 weights, for GPUs and CPUs with AVX-512 BF16 or AMX (elsewhere it is
                 emulated, much slower, and tangrnn warns).

@@ -61,22 +61,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from tangrnn_deep.transition import DeepTransitionLayer, transition_loop, transition_step
+from tangrnn_deep.transition import DeepTransitionLayer, step_loop, transition_loop, transition_step
 
 FUSED = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
-
-
-def compiled_step_loop(step: Callable) -> Callable:
-    """The eager loop, with ``step`` (a compiled ``transition_step``) doing each time step."""
-
-    def loop(cell, activation, gates_x, hidden, memory, *weights):
-        outputs = []
-        for gates in gates_x.unbind(0):
-            hidden, memory = step(cell, activation, gates, hidden, memory, *weights)
-            outputs.append(hidden)
-        return torch.stack(outputs), hidden, memory
-
-    return loop
 
 
 def variants(args: argparse.Namespace) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
@@ -92,7 +79,7 @@ def variants(args: argparse.Namespace) -> dict[str, Callable[[torch.Tensor], tor
     loops: dict[str, Callable] = {
         "eager loop": transition_loop,
         "TorchScript loop": scripted,
-        "compiled step": compiled_step_loop(torch.compile(transition_step, dynamic=False)),
+        "compiled step": step_loop(torch.compile(transition_step, dynamic=False)),
         "compiled loop": torch.compile(transition_loop, dynamic=False),
     }
 

@@ -15,7 +15,7 @@ loop over a sequence and the decoder's single step compute exactly the same thin
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -119,6 +119,20 @@ def transition_loop(
     return torch.stack(outputs), hidden, memory
 
 
+def step_loop(step: Callable[..., Tuple[Tensor, Tensor]]) -> Callable[..., Tuple[Tensor, Tensor, Tensor]]:
+    """:func:`transition_loop` with ``step`` (e.g. a compiled :func:`transition_step`) doing each time step;
+    the loop itself stays in Python, so one compiled step serves every sequence length."""
+
+    def loop(cell: str, activation: str, gates_x: Tensor, hidden: Tensor, memory: Tensor, *weights):
+        outputs = []
+        for gates in gates_x.unbind(0):
+            hidden, memory = step(cell, activation, gates, hidden, memory, *weights)
+            outputs.append(hidden)
+        return torch.stack(outputs), hidden, memory
+
+    return loop
+
+
 class DeepTransitionLayer(nn.Module):
     """One recurrent layer of an rnn, gru or lstm cell whose hidden-to-hidden transition is a deep MLP.
 
@@ -179,6 +193,7 @@ class DeepTransitionLayer(nn.Module):
         self.register_parameter("shortcut_weight", nn.Parameter(torch.empty(gates, hidden_size)) if shortcut else None)
         # A function, not a module: the parameters stay this layer's own, so checkpoints do not change.
         self.step_function = torch.compile(transition_step) if compile_step else transition_step
+        self.loop_function = step_loop(self.step_function) if compile_step else transition_loop
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -194,15 +209,9 @@ class DeepTransitionLayer(nn.Module):
         # The input's share of the gates for every step in one matrix product, time-major so each step reads a
         # contiguous slice.
         gates_x = F.linear(inputs.transpose(0, 1), self.weight_ih, self.bias_ih)
-        weights = self._recurrent_weights()
-        if self.step_function is transition_step:
-            outputs, hidden, memory = transition_loop(self.cell, self.activation, gates_x, hidden, memory, *weights)
-        else:
-            steps = []
-            for gates in gates_x.unbind(0):
-                hidden, memory = self.step_function(self.cell, self.activation, gates, hidden, memory, *weights)
-                steps.append(hidden)
-            outputs = torch.stack(steps)
+        outputs, hidden, memory = self.loop_function(
+            self.cell, self.activation, gates_x, hidden, memory, *self._recurrent_weights()
+        )
         return outputs.transpose(0, 1), hidden, memory
 
     def step(self, inputs: Tensor, hidden: Tensor, memory: Tensor) -> tuple[Tensor, Tensor]:

@@ -23,6 +23,7 @@ import time
 
 import torch
 
+from tangrnn_core.allocator import keep_freed_memory
 from tangrnn_core.data.forms import REGULAR_FORMS
 from tangrnn_core.decoding.decoder import generate
 from tangrnn_core.decoding.quantize import weights_for_decoding
@@ -113,7 +114,12 @@ def main() -> None:
     parser.add_argument(
         "--quantize", choices=["none", "int8", "bf16"], default="none", help="decode with these weights, as generate does"
     )
+    parser.add_argument(
+        "--malloc_tuning", choices=["on", "off"], default="on", help="what `tangrnn generate` does (tangrnn_core.allocator)"
+    )
     args = parser.parse_args()
+    # Process-wide, so every mode gets the allocator that `tangrnn generate` runs with.
+    tuned = args.malloc_tuning == "on" and keep_freed_memory()
     if args.threads:
         torch.set_num_threads(args.threads)  # on a machine others share, fewer threads wait less for each other
 
@@ -145,7 +151,8 @@ def main() -> None:
 
     print(
         f"{source}; weights {'fp32' if args.quantize == 'none' else args.quantize}; vocabulary {len(vocabulary):,}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
-        f"{args.batch} 五绝 a call, {args.rounds} rounds (medians); model ready in {prepared:.0f} s"
+        f"{args.batch} 五绝 a call, {args.rounds} rounds (medians), malloc tuning {'on' if tuned else 'off'}; "
+        f"model ready in {prepared:.0f} s"
     )
     print(
         f"{'mode':<30} {'poems/s':>8} {'ms/poem':>8} {'vs form':>8} {'constraints':>12} {'share':>6} "

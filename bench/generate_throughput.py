@@ -18,6 +18,7 @@ import time
 
 import torch
 
+from tangrnn_core.allocator import keep_freed_memory
 from tangrnn_core.data.normalize import LINE_END_MARKS
 from tangrnn_core.data.vocab import SPECIALS, Vocabulary
 from tangrnn_core.decoding.quantize import bf16_for_decoding, has_bf16_units, int8_for_decoding
@@ -48,7 +49,12 @@ def main() -> None:
         "--constraints", default="form", help="comma-separated: form, no_repeat, acrostic (all with form)"
     )
     parser.add_argument("--bf16", choices=["auto", "always", "never"], default="auto", help="measure bf16 weights")
+    parser.add_argument(
+        "--malloc_tuning", choices=["on", "off"], default="on", help="what `tangrnn generate` does (tangrnn_core.allocator)"
+    )
     args = parser.parse_args()
+    # Process-wide, so every row of the table gets the allocator that `tangrnn generate` runs with.
+    tuned = args.malloc_tuning == "on" and keep_freed_memory()
     torch.manual_seed(0)
     vocabulary = synthetic_vocabulary(args.vocab_size)
     net = LSTM(vocabulary.token_spec(LINE_END_MARKS), embedding_size=256, hidden_size=512, num_layers=2).eval()
@@ -75,7 +81,8 @@ def main() -> None:
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, vocabulary {len(vocabulary)}, "
         f"constraints: {', '.join(sorted(chosen))}, {args.rounds} rounds (medians), "
-        f"CPU capability {torch.backends.cpu.get_cpu_capability()}, bf16 units: {'yes' if bf16_native else 'no'}"
+        f"CPU capability {torch.backends.cpu.get_cpu_capability()}, bf16 units: {'yes' if bf16_native else 'no'}, "
+        f"malloc tuning {'on' if tuned else 'off'}"
     )
     if "bf16" not in nets:
         print("bf16 weights: not measured (no bf16 units on this CPU; --bf16 always measures the emulation)")

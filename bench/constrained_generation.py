@@ -3,7 +3,7 @@ many of the poems pass ``tangrnn check``.
 
 The reference LSTM (embedding 256, 2 layers of 512, tied output) over the real vocabulary of the four regular
 forms, trained for a few steps here (``--train_steps``; the speed does not depend on how well it writes, since
-every 五绝 is 25 decoding steps), or a checkpoint of yours (``--ckpt_path``). Every mode decodes ``--batch``
+every 五绝 is 24 decoding steps), or a checkpoint of yours (``--ckpt_path``). Every mode decodes ``--batch``
 poems in one call; modes alternate within each round and the table gives medians over rounds, side by side with
 the form-only decoder. Each logit processor is timed as it runs, so the table also gives the constraints' own
 cost per decoding step and their share of the decoding time, figures that a busy machine skews far less than
@@ -61,12 +61,11 @@ def decode(net, vocabulary, request: PoemRequest) -> tuple[list[str], float, flo
     seconds its constraint processors took."""
     started = time.perf_counter()
     processors = [Timed(p) for p in build_processors(vocabulary, request)]
-    chars, lines = request.shape()
     poems = generate(
         net,
         vocabulary,
         request.num_poems,
-        max_length=(chars + 1) * lines + 1,
+        max_length=request.decoding_steps(),
         temperature=request.temperature,
         processors=processors,
         generator=torch.Generator().manual_seed(request.seed or 0),
@@ -136,7 +135,7 @@ def main() -> None:
     for request in requests.values():
         decode(net, vocabulary, request)  # warm-up: allocations, oneDNN primitives, the prosody tables
 
-    steps = 25  # 五绝: 4 lines of 5 characters and a mark each, then <eos>
+    steps = requests["form only"].decoding_steps()  # 五绝: 4 lines of 5 characters and a mark each
     rates: dict[str, list[float]] = {name: [] for name in MODES}
     cost: dict[str, list[float]] = {name: [] for name in MODES}
     share: dict[str, list[float]] = {name: [] for name in MODES}

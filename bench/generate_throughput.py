@@ -2,7 +2,7 @@
 
 The reference LSTM (embedding 256, hidden 512, 2 layers, tied output) over a vocabulary of the size of the
 real one; the weights are random, which changes nothing here: with the form constraint every poem has exactly
-25 decoding steps. Both sides run in the same process, alternating, and the table gives medians. bf16 weights
+24 decoding steps. Both sides run in the same process, alternating, and the table gives medians. bf16 weights
 are measured only on a CPU with bf16 units (AVX-512 BF16 or AMX), where they pay off; ``--bf16 always``
 measures them anyway (emulated bf16 is many times slower than fp32).
 

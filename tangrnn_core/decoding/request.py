@@ -88,6 +88,13 @@ class PoemRequest:
     pattern: str = "auto"
     rhyme: str | None = None
 
+    def decoding_steps(self) -> int:
+        """Steps the decoder runs at most: a poem of fixed shape takes one per character and mark, and no step
+        for its ``<eos>``, which the form forces after the last mark and which no text shows; a poem of no fixed
+        shape stops at ``max_length``."""
+        chars, lines = self.shape()
+        return (chars + 1) * lines if chars and lines else self.max_length
+
     def shape(self) -> tuple[int | None, int | None]:
         """Characters per line and lines per poem: from ``form`` or ``chars``/``lines``; an acrostic gives the
         number of lines and a first line the line length when nothing else does."""
@@ -230,14 +237,12 @@ def write_poems(architecture: Architecture, vocabulary: Vocabulary, request: Poe
     if is_masked_model(architecture):
         return _fill_templates(architecture, vocabulary, request, generator, title)
     processors = build_processors(vocabulary, request)
-    chars, lines = request.shape()
-    max_length = (chars + 1) * lines + 1 if chars and lines else request.max_length
     prefix = vocabulary.encode(request.prefix) if request.prefix else []
     return generate(
         architecture,
         vocabulary,
         request.num_poems,
-        max_length=max_length,
+        max_length=request.decoding_steps(),
         temperature=request.temperature,
         top_k=request.top_k,
         top_p=request.top_p,

@@ -19,6 +19,7 @@ from tangrnn_core.decoding.constraints import (
     is_punctuation,
     verse_character_mask,
 )
+from tangrnn_core.decoding.request import PoemRequest, build_processors, write_poems
 from tangrnn_core.errors import ConfigError
 from tangrnn_recurrent import LSTM
 
@@ -183,6 +184,27 @@ def test_form_on_random_logits_with_a_hand_loop(vocabulary):
 
 
 # --- (b) acrostics ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_the_forced_eos_step_is_not_decoded(net, vocabulary, num_beams):
+    request = PoemRequest(form="五绝", num_poems=8, temperature=1.5, seed=3, num_beams=num_beams, tones="strict")
+    assert request.decoding_steps() == 24  # 4 lines of 5 characters and a mark; the <eos> is forced
+    with_eos_step = generate(
+        net,
+        vocabulary,
+        8,
+        max_length=25,
+        temperature=1.5,
+        processors=build_processors(vocabulary, request),
+        generator=torch.Generator().manual_seed(3),
+        num_beams=num_beams,
+    )
+    poems = write_poems(net, vocabulary, request)
+    assert poems == with_eos_step
+    for poem in poems:
+        assert_shape(poem, 5, 4)
+    assert PoemRequest(max_length=40).decoding_steps() == 40  # no fixed shape: the bound asked for
 
 
 def test_acrostic_heads_open_the_lines(net, vocabulary):

@@ -4,14 +4,14 @@ many of the poems pass ``tangrnn check``.
 The reference LSTM (embedding 256, 2 layers of 512, tied output) over the real vocabulary of the four regular
 forms, trained for a few steps here (``--train_steps``; the speed does not depend on how well it writes, since
 every 五绝 is 24 decoding steps), or a checkpoint of yours (``--ckpt_path``). Every mode decodes ``--batch``
-poems in one call; modes alternate within each round and the table gives medians over rounds, side by side with
-the form-only decoder. Each logit processor is timed as it runs, so the table also gives the constraints' own
+poems in one call (several sizes: each is measured); modes and sizes alternate within each round and the table
+gives medians over rounds, side by side with the form-only decoder of the same size. Each logit processor is timed as it runs, so the table also gives the constraints' own
 cost per decoding step and their share of the decoding time, figures that a busy machine skews far less than
 poems per second. The pass rates are over every poem of every round, with ``tangrnn check``'s rules
 (``--tones strict`` and ``--strict``: warnings fail too).
 
     python bench/constrained_generation.py
-    python bench/constrained_generation.py --ckpt_path runs/lstm/.../last.ckpt --batch 512 --rounds 5
+    python bench/constrained_generation.py --ckpt_path runs/lstm/.../last.ckpt --batch 128,256,512 --modes strict
     python bench/constrained_generation.py --ckpt_path runs/lstm/.../last.ckpt --quantize int8
 """
 
@@ -30,12 +30,15 @@ from tangrnn_core.decoding.quantize import weights_for_decoding
 from tangrnn_core.decoding.request import PoemRequest, build_processors
 from tangrnn_core.prosody.checker import check_poem
 
-#: What each mode asks for, on top of ``--form 五绝``.
-MODES: dict[str, dict] = {
-    "form only": {},
-    "tones strict, rhyme auto": {"tones": "strict", "rhyme": "auto"},
-    "tones loose, rhyme auto": {"tones": "loose", "rhyme": "auto"},
-    "strict+acrostic+no_repeat": {"tones": "strict", "rhyme": "auto", "acrostic": "春山秋月", "no_repeat": True},
+#: What each mode asks for, on top of ``--form 五绝``, by the key ``--modes`` takes: (row label, options).
+MODES: dict[str, tuple[str, dict]] = {
+    "form": ("form only", {}),
+    "strict": ("tones strict, rhyme auto", {"tones": "strict", "rhyme": "auto"}),
+    "loose": ("tones loose, rhyme auto", {"tones": "loose", "rhyme": "auto"}),
+    "combined": (
+        "strict+acrostic+no_repeat",
+        {"tones": "strict", "rhyme": "auto", "acrostic": "春山秋月", "no_repeat": True},
+    ),
 }
 REFERENCE = {"embedding_size": 256, "hidden_size": 512, "num_layers": 2, "tie_weights": True}
 
@@ -106,7 +109,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckpt_path", default=None, help="a tangrnn checkpoint (default: train one briefly)")
     parser.add_argument("--train_steps", type=int, default=30, help="training steps of the model trained here")
-    parser.add_argument("--batch", type=int, default=256, help="poems decoded together")
+    parser.add_argument(
+        "--batch", default="256", help="poems decoded together; comma-separated sizes are measured side by side"
+    )
+    parser.add_argument(
+        "--modes", default=",".join(MODES), help=f"comma-separated, of {', '.join(MODES)} (form is always measured)"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
@@ -117,6 +125,11 @@ def main() -> None:
         "--malloc_tuning", choices=["on", "off"], default="on", help="what `tangrnn generate` does (tangrnn_core.allocator)"
     )
     args = parser.parse_args()
+    batches = [int(size) for size in args.batch.split(",")]
+    modes = ["form", *(key for key in args.modes.split(",") if key != "form")]
+    unknown = [key for key in modes if key not in MODES]
+    if unknown:
+        parser.error(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}")
     # Process-wide, so every mode gets the allocator that `tangrnn generate` runs with.
     tuned = args.malloc_tuning == "on" and keep_freed_memory()
     if args.threads:
@@ -129,46 +142,47 @@ def main() -> None:
     prepared = time.perf_counter() - started
     net, vocabulary = weights_for_decoding(model.net.eval(), args.quantize), model.vocabulary
     requests = {
-        name: PoemRequest(form="五绝", num_poems=args.batch, temperature=args.temperature, **options)
-        for name, options in MODES.items()
+        (batch, key): PoemRequest(form="五绝", num_poems=batch, temperature=args.temperature, **MODES[key][1])
+        for batch in batches
+        for key in modes
     }
     for request in requests.values():
         decode(net, vocabulary, request)  # warm-up: allocations, oneDNN primitives, the prosody tables
 
-    steps = requests["form only"].decoding_steps()  # 五绝: 4 lines of 5 characters and a mark each
-    rates: dict[str, list[float]] = {name: [] for name in MODES}
-    cost: dict[str, list[float]] = {name: [] for name in MODES}
-    share: dict[str, list[float]] = {name: [] for name in MODES}
-    poems: dict[str, list[str]] = {name: [] for name in MODES}
+    steps = PoemRequest(form="五绝").decoding_steps()  # 4 lines of 5 characters and a mark each
+    rates: dict[tuple, list[float]] = {case: [] for case in requests}
+    cost: dict[tuple, list[float]] = {case: [] for case in requests}
+    share: dict[tuple, list[float]] = {case: [] for case in requests}
+    poems: dict[tuple, list[str]] = {case: [] for case in requests}
     for round_ in range(args.rounds):
-        for name, request in requests.items():
+        for case, request in requests.items():
             written, seconds, constraints = decode(net, vocabulary, PoemRequest(**{**request.__dict__, "seed": round_}))
-            rates[name].append(len(written) / seconds)
-            cost[name].append(1000 * constraints / steps)
-            share[name].append(constraints / seconds)
-            poems[name] += written
+            rates[case].append(len(written) / seconds)
+            cost[case].append(1000 * constraints / steps)
+            share[case].append(constraints / seconds)
+            poems[case] += written
 
     print(
-        f"{source}; weights {'fp32' if args.quantize == 'none' else args.quantize}; vocabulary {len(vocabulary):,}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
-        f"{args.batch} 五绝 a call, {args.rounds} rounds (medians), malloc tuning {'on' if tuned else 'off'}; "
-        f"model ready in {prepared:.0f} s"
+        f"{source}; weights {'fp32' if args.quantize == 'none' else args.quantize}; vocabulary {len(vocabulary):,}; "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.rounds} rounds (medians), "
+        f"malloc tuning {'on' if tuned else 'off'}; model ready in {prepared:.0f} s"
     )
     print(
-        f"{'mode':<30} {'poems/s':>8} {'ms/poem':>8} {'vs form':>8} {'constraints':>12} {'share':>6} "
+        f"{'batch':>6} {'mode':<30} {'poems/s':>8} {'ms/poem':>8} {'vs form':>8} {'constraints':>12} {'share':>6} "
         f"{'pass strict':>12} {'pass loose':>11}"
     )
-    print(f"{'':<30} {'':>8} {'':>8} {'':>8} {'ms/step':>12} {'':>6}")
-    baseline = statistics.median(rates["form only"])
-    for name in MODES:
-        rate = statistics.median(rates[name])
-        strict = sum(check_poem(p, tones="strict", strict=True).passed for p in poems[name]) / len(poems[name])
-        loose = sum(check_poem(p, tones="loose", strict=True).passed for p in poems[name]) / len(poems[name])
+    print(f"{'':>6} {'':<30} {'':>8} {'':>8} {'':>8} {'ms/step':>12} {'':>6}")
+    for batch, key in requests:
+        rate = statistics.median(rates[batch, key])
+        baseline = statistics.median(rates[batch, "form"])
+        written = poems[batch, key]
+        strict = sum(check_poem(p, tones="strict", strict=True).passed for p in written) / len(written)
+        loose = sum(check_poem(p, tones="loose", strict=True).passed for p in written) / len(written)
         print(
-            f"{name:<30} {rate:>8,.1f} {1000 / rate:>8.2f} {rate / baseline:>7.2f}x "
-            f"{statistics.median(cost[name]):>12.2f} {statistics.median(share[name]):>6.1%} "
+            f"{batch:>6} {MODES[key][0]:<30} {rate:>8,.1f} {1000 / rate:>8.2f} {rate / baseline:>7.2f}x "
+            f"{statistics.median(cost[batch, key]):>12.2f} {statistics.median(share[batch, key]):>6.1%} "
             f"{strict:>12.1%} {loose:>11.1%}"
         )
-
 
 if __name__ == "__main__":
     main()

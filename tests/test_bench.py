@@ -1,4 +1,5 @@
-"""The GPU check script, run on the CPU as a smoke check: it must keep working until a GPU machine runs it."""
+"""Benchmark scripts run small as smoke checks: the GPU check on the CPU (it must keep working until a GPU
+machine runs it), and the regulated-verse benchmark, whose pass rates check the constraints end to end."""
 
 from __future__ import annotations
 
@@ -35,3 +36,24 @@ def test_gpu_check_says_so_without_a_gpu():
         [sys.executable, str(ROOT / "bench" / "gpu_check.py")], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 2 and "no CUDA device here" in result.stderr
+
+
+def test_constrained_generation_bench_measures_batch_sizes_side_by_side():
+    command = [
+        sys.executable, str(ROOT / "bench" / "constrained_generation.py"), "--train_steps", "2",
+        "--batch", "8,16", "--rounds", "1", "--modes", "strict",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line.split() for line in result.stdout.splitlines() if line.strip()[:2] in ("8 ", "16")]
+    assert [(row[0], row[1]) for row in rows] == [("8", "form"), ("8", "tones"), ("16", "form"), ("16", "tones")]
+    for row in rows:
+        assert float(row[-6].replace(",", "")) > 0  # poems per second
+    # every strictly constrained poem passes tangrnn check --strict, at every batch size
+    assert [row[-2] for row in rows if row[1] == "tones"] == ["100.0%", "100.0%"]
+
+
+def test_constrained_generation_bench_refuses_an_unknown_mode():
+    command = [sys.executable, str(ROOT / "bench" / "constrained_generation.py"), "--modes", "strict,fast"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "unknown mode(s) fast" in result.stderr

@@ -58,6 +58,9 @@ def results(checkpoint):
         "seed a": {"argv": [*ckpt, "--form", "五绝", "--seed", "7", "--num_poems", "5"]},
         "seed b": {"argv": [*ckpt, "--form", "五绝", "--seed", "7", "--num_poems", "5"]},
         "seed c": {"argv": [*ckpt, "--form", "五绝", "--seed", "8", "--num_poems", "5"]},
+        "batches": {"argv": [*ckpt, "--form", "五绝", "--seed", "7", "--num_poems", "5", "--batch_size", "2", "--output", "json"]},
+        "first batch alone": {"argv": [*ckpt, "--form", "五绝", "--seed", "7", "--num_poems", "2", "--output", "json"]},
+        "batch size 0": {"argv": [*ckpt, "--form", "五绝", "--batch_size", "0"]},
         "int8": {"argv": [*ckpt, "--form", "七绝", "--quantize", "int8", "--num_poems", "8", "--output", "json"]},
         "bf16": {
             "argv": [*ckpt, "--form", "五律", "--quantize", "bf16", "--tones", "strict", "--rhyme", "auto",
@@ -156,6 +159,14 @@ def test_same_seed_same_poems(results):
     assert table["seed a"].stdout != table["seed c"].stdout
 
 
+def test_more_poems_than_a_batch_are_written_in_successive_batches(results):
+    poems = [record["poem"] for record in records(results[0]["batches"])]
+    assert len(poems) == 5 and {classify(poem) for poem in poems} == {Form.WUJUE}
+    # the first batch is what a call for that many poems writes; the later ones go on from the same stream
+    assert poems[:2] == [record["poem"] for record in records(results[0]["first batch alone"])]
+    assert len(set(poems)) == 5
+
+
 def test_text_output_is_one_verse_per_line_with_blank_lines_between_poems(results):
     out = results[0]["text"].stdout.strip()
     poems = out.split("\n\n")
@@ -181,6 +192,7 @@ def test_text_output_is_one_verse_per_line_with_blank_lines_between_poems(result
         ("template outside vocabulary", ("龘",)),
         ("template without blanks", ("blank",)),
         ("title for a model without titles", ("title", "conditional")),
+        ("batch size 0", ("batch_size", "at least 1")),
     ],
 )
 def test_bad_input_is_one_clear_line(results, case, fragments):

@@ -207,6 +207,17 @@ def test_the_forced_eos_step_is_not_decoded(net, vocabulary, num_beams):
     assert PoemRequest(max_length=40).decoding_steps() == 40  # no fixed shape: the bound asked for
 
 
+def test_beams_count_toward_the_batch_size(net, vocabulary):
+    request = PoemRequest(form="五绝", num_poems=3, num_beams=3, batch_size=4, temperature=1.0, seed=5)
+    poems = write_poems(net, vocabulary, request)  # 4 rows hold one poem of 3 beams: three batches
+    assert len(poems) == 3
+    for poem in poems:
+        assert_shape(poem, 5, 4)
+    assert poems[:1] == write_poems(net, vocabulary, PoemRequest(**{**request.__dict__, "num_poems": 1}))
+    with pytest.raises(ConfigError, match="num_poems must be at least 1"):
+        write_poems(net, vocabulary, PoemRequest(form="五绝", num_poems=0))
+
+
 def test_acrostic_heads_open_the_lines(net, vocabulary):
     processors = [FormConstraint(vocabulary, 7, 4), acrostic_constraint(vocabulary, "春 夏秋冬", 7, 4)]
     for poem in run(net, vocabulary, processors):

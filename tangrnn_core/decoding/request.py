@@ -246,14 +246,12 @@ def write_poems(architecture: Architecture, vocabulary: Vocabulary, request: Poe
     device = next(architecture.parameters()).device
     # One stream for every batch: the same seed and batch size give the same poems.
     generator = torch.Generator(device=device).manual_seed(seed)
+    write = _fill_templates if is_masked_model(architecture) else _write_batch
     per_batch = max(1, request.batch_size // max(1, request.num_beams))
     poems: list[str] = []
     for start in range(0, request.num_poems, per_batch):
         part = replace(request, num_poems=min(per_batch, request.num_poems - start))
-        if is_masked_model(architecture):
-            poems += _fill_templates(architecture, vocabulary, part, generator, title)
-        else:
-            poems += _write_batch(architecture, vocabulary, part, generator, title)
+        poems += write(architecture, vocabulary, part, generator, title)
     return poems
 
 

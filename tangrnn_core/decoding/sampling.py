@@ -12,6 +12,7 @@ def sample_next(
     top_k: int = 0,
     top_p: float = 1.0,
     generator: torch.Generator | None = None,
+    uniforms: Tensor | None = None,
 ) -> Tensor:
     """One id per row of ``(batch, vocab)`` logits.
 
@@ -24,6 +25,8 @@ def sample_next(
         top_k: keep only the ``k`` best characters (``0``: all).
         top_p: keep the smallest set of best characters whose probability reaches ``top_p`` (``1``: all).
         generator: the random source, for reproducible samples.
+        uniforms: ``(batch, 1)`` draws in ``[0, 1)`` to sample with instead of drawing from ``generator`` (the
+            decoder draws one per poem of the whole call, so that leaving out finished poems moves no draw).
     """
     if temperature == 0:
         return logits.argmax(dim=-1)
@@ -41,5 +44,7 @@ def sample_next(
         sorted_probs = sorted_probs.masked_fill(drop, 0.0)
         probs = torch.zeros_like(probs).scatter_(-1, order, sorted_probs)
     cdf = torch.cumsum(probs, dim=-1)
-    draws = torch.rand(cdf.shape[0], 1, generator=generator, device=cdf.device) * cdf[:, -1:]
+    if uniforms is None:
+        uniforms = torch.rand(cdf.shape[0], 1, generator=generator, device=cdf.device)
+    draws = uniforms * cdf[:, -1:]
     return torch.searchsorted(cdf, draws, right=True).squeeze(1).clamp_(max=cdf.shape[-1] - 1)

@@ -70,6 +70,45 @@ def test_special_tokens_are_never_sampled(monkeypatch, vocabulary):
     assert all(len(poem) == 25 for poem in poems)
 
 
+class RecordingSteps:
+    """Wraps a network and records the batch size of every ``step`` call."""
+
+    def __init__(self, net) -> None:
+        self.net, self.sizes = net, []
+        real = net.step
+
+        def step(tokens, state):
+            self.sizes.append(tokens.shape[0])
+            return real(tokens, state)
+
+        net.step = step
+
+
+@pytest.mark.parametrize("constrained", [False, True])
+def test_dropping_finished_poems_changes_no_poem(monkeypatch, vocabulary, constrained):
+    from tangrnn_core.decoding.constraints import NoRepeat
+
+    def write(share):
+        monkeypatch.setattr(decoder_module._Search, "drop_finished_share", share)
+        net = tiny_lstm(vocabulary)
+        with torch.no_grad():
+            net.output.bias[vocabulary.eos_id] = 1.0  # poems of very different lengths
+        recording = RecordingSteps(net)
+        processors = [NoRepeat(vocabulary)] if constrained else []
+        poems = generate(
+            net, vocabulary, 32, max_length=60, temperature=1.5, processors=processors,
+            generator=torch.Generator().manual_seed(3),
+        )  # fmt: skip
+        return poems, recording.sizes
+
+    kept, kept_sizes = write(2.0)  # never drops a row
+    dropped, dropped_sizes = write(0.25)
+    assert set(kept_sizes) == {32}
+    assert dropped_sizes[-1] < 32 and len(set(dropped_sizes)) > 2  # the batch shrank, several times
+    assert len({len(poem) for poem in kept}) > 5
+    assert dropped == kept
+
+
 def test_same_seed_gives_the_same_poems(vocabulary):
     net = tiny_lstm(vocabulary)
     first = generate(net, vocabulary, 4, max_length=40, generator=torch.Generator().manual_seed(7))

@@ -1,5 +1,6 @@
 """Benchmark scripts run small as smoke checks: the GPU check on the CPU (it must keep working until a GPU
-machine runs it), and the regulated-verse benchmark, whose pass rates check the constraints end to end."""
+machine runs it), the regulated-verse benchmark, whose pass rates check the constraints end to end, and the
+free-poem benchmark, which checks that dropping finished poems changes none."""
 
 from __future__ import annotations
 
@@ -57,3 +58,15 @@ def test_constrained_generation_bench_refuses_an_unknown_mode():
     command = [sys.executable, str(ROOT / "bench" / "constrained_generation.py"), "--modes", "strict,fast"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "unknown mode(s) fast" in result.stderr
+
+
+def test_free_generation_bench_runs_both_sides_on_the_same_poems():
+    command = [
+        sys.executable, str(ROOT / "bench" / "free_generation.py"), "--train_steps", "2", "--batch", "8",
+        "--rounds", "1",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "same poems on both sides: yes" in result.stdout
+    sides = [line.split()[0] for line in result.stdout.splitlines() if line.startswith(("keep", "drop"))]
+    assert sides == ["keep", "drop"]

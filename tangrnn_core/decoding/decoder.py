@@ -8,7 +8,9 @@ with the decoder's: beam search selects and repeats rows, and sampling drops the
 Sampling drops finished poems from the batch once a quarter of its rows are done, so that poems of free length
 (which end anywhere from 20 to over 100 characters) do not keep paying for the longest one (twice as many free
 poems a second, measured). Each step draws one random number per poem of the call, finished or not, so that
-dropping rows changes no poem: the same seed writes the same poems as a decoder that keeps every row.
+dropping rows moves no random draw: the same seed writes the same poems as a decoder that keeps every row,
+unless the network's own arithmetic depends on the batch (int8 weights do: dynamic quantization scales the
+activations by the batch's range, so there a poem's scores move slightly with its companions anyway).
 """
 
 from __future__ import annotations

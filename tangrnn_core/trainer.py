@@ -167,9 +167,14 @@ class TangrnnTrainer(pl.Trainer):
             seed=seed,
         )
         net = weights_for_decoding(model.net, quantize)
-        poems = write_poems(net, model.vocabulary, request)
-        _print_poems(poems, output)
-        return poems
+        printed = 0
+
+        def show(batch: list[str]) -> None:
+            nonlocal printed
+            _print_poems(batch, output, first=printed)
+            printed += len(batch)
+
+        return write_poems(net, model.vocabulary, request, on_batch=show)
 
     def evaluate(
         self,
@@ -216,8 +221,9 @@ class TangrnnTrainer(pl.Trainer):
 
 
 @rank_zero_only
-def _print_poems(poems: list[str], output: str) -> None:
-    for index, poem in enumerate(poems):
+def _print_poems(poems: list[str], output: str, first: int = 0) -> None:
+    """Prints ``poems`` as text or JSON records; ``first``: how many poems were printed before these."""
+    for index, poem in enumerate(poems, start=first):
         verses = split_lines_with_marks(poem)
         if output == "json":
             record = {"poem": poem, "lines": verses, "form": classify(poem).value}

@@ -61,6 +61,7 @@ def results(checkpoint):
         "batches": {"argv": [*ckpt, "--form", "五绝", "--seed", "7", "--num_poems", "5", "--batch_size", "2", "--output", "json"]},
         "first batch alone": {"argv": [*ckpt, "--form", "五绝", "--seed", "7", "--num_poems", "2", "--output", "json"]},
         "batch size 0": {"argv": [*ckpt, "--form", "五绝", "--batch_size", "0"]},
+        "text batches": {"argv": [*ckpt, "--form", "五绝", "--num_poems", "3", "--batch_size", "2"]},
         "int8": {"argv": [*ckpt, "--form", "七绝", "--quantize", "int8", "--num_poems", "8", "--output", "json"]},
         "bf16": {
             "argv": [*ckpt, "--form", "五律", "--quantize", "bf16", "--tones", "strict", "--rhyme", "auto",
@@ -165,6 +166,14 @@ def test_more_poems_than_a_batch_are_written_in_successive_batches(results):
     # the first batch is what a call for that many poems writes; the later ones go on from the same stream
     assert poems[:2] == [record["poem"] for record in records(results[0]["first batch alone"])]
     assert len(set(poems)) == 5
+
+
+def test_text_output_runs_on_across_batches(results):
+    out = results[0]["text batches"].stdout
+    assert results[0]["text batches"].returncode == 0
+    poems = out.strip().split("\n\n")
+    assert len(poems) == 3 and "\n\n\n" not in out
+    assert all(classify("".join(poem.splitlines())) is Form.WUJUE for poem in poems)
 
 
 def test_text_output_is_one_verse_per_line_with_blank_lines_between_poems(results):

@@ -9,6 +9,7 @@ template (given, or made from the form, acrostic and first line) by mask-predict
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
@@ -230,8 +231,20 @@ def _template_processors(vocabulary: Vocabulary, request: PoemRequest, template:
     return [*processors, TemplateConstraint(vocabulary, template)]
 
 
-def write_poems(architecture: Architecture, vocabulary: Vocabulary, request: PoemRequest) -> list[str]:
+def write_poems(
+    architecture: Architecture,
+    vocabulary: Vocabulary,
+    request: PoemRequest,
+    on_batch: Callable[[list[str]], None] | None = None,
+) -> list[str]:
     """Checks ``request`` and writes its poems, in batches of at most ``request.batch_size`` rows.
+
+    Args:
+        architecture: the network (of any weight format).
+        vocabulary: the vocabulary it was trained with.
+        request: what to write.
+        on_batch: called with each batch's poems as soon as they are written (``tangrnn generate`` prints them
+            there, so a long call shows its poems as it goes and an interrupted one keeps what it printed).
 
     Raises:
         ConfigError: an impossible or malformed request (one line naming the problem).
@@ -251,7 +264,10 @@ def write_poems(architecture: Architecture, vocabulary: Vocabulary, request: Poe
     poems: list[str] = []
     for start in range(0, request.num_poems, per_batch):
         part = replace(request, num_poems=min(per_batch, request.num_poems - start))
-        poems += write(architecture, vocabulary, part, generator, title)
+        batch = write(architecture, vocabulary, part, generator, title)
+        if on_batch is not None:
+            on_batch(batch)
+        poems += batch
     return poems
 
 

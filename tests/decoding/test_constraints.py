@@ -207,6 +207,14 @@ def test_the_forced_eos_step_is_not_decoded(net, vocabulary, num_beams):
     assert PoemRequest(max_length=40).decoding_steps() == 40  # no fixed shape: the bound asked for
 
 
+def test_each_batch_is_handed_over_as_it_is_written(net, vocabulary):
+    batches = []
+    request = PoemRequest(form="五绝", num_poems=5, batch_size=2, seed=4)
+    poems = write_poems(net, vocabulary, request, on_batch=batches.append)
+    assert [len(batch) for batch in batches] == [2, 2, 1]
+    assert [poem for batch in batches for poem in batch] == poems
+
+
 def test_beams_count_toward_the_batch_size(net, vocabulary):
     request = PoemRequest(form="五绝", num_poems=3, num_beams=3, batch_size=4, temperature=1.0, seed=5)
     poems = write_poems(net, vocabulary, request)  # 4 rows hold one poem of 3 beams: three batches

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -148,6 +149,12 @@ def _known_user_error(error: BaseException) -> str | None:
         return f"{text}; check the path"
     if isinstance(error, PermissionError):
         return f"{text}; check the file's permissions"
+    if _out_of_memory(error):
+        wanted = re.search(r"tried to allocate (\d+ bytes|[\d.]+ ?[KMGT]i?B\b)", str(error), re.IGNORECASE)
+        return (
+            f"out of memory{' (tried to allocate ' + wanted.group(1) + ')' if wanted else ''}; lower --batch_size "
+            "(generate), --data.batch_size (fit, validate, test, evaluate) or the model's size"
+        )
     if isinstance(error, pickle.UnpicklingError) or (
         isinstance(error, RuntimeError) and "PytorchStreamReader" in text
     ):
@@ -156,6 +163,14 @@ def _known_user_error(error: BaseException) -> str | None:
             f"({text.split('. ')[0].rstrip('.')[:200]}); use an intact checkpoint"
         )
     return None
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    """Python's MemoryError, torch's CPU allocator refusing, or a CUDA out-of-memory error (by name, so that
+    the command's error path imports nothing)."""
+    if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":
+        return True
+    return isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
 
 
 def _user_error_in_chain(error: BaseException) -> TangrnnError | None:

@@ -370,4 +370,16 @@ def test_known_foreign_errors_become_messages_with_a_fix():
     damaged = _known_user_error(RuntimeError("PytorchStreamReader failed reading zip archive: failed. More text."))
     assert "truncated or corrupt" in damaged and "More text" not in damaged
     assert "truncated or corrupt" in _known_user_error(pickle.UnpicklingError("invalid load key, 'x'."))
+    cpu = RuntimeError(
+        "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to "
+        "allocate 10000000000000 bytes. Error code 12 (Cannot allocate memory)"
+    )
+    assert _known_user_error(cpu).startswith("out of memory (tried to allocate 10000000000000 bytes); lower")
+
+    class OutOfMemoryError(RuntimeError):  # torch.OutOfMemoryError's name, as CUDA raises it
+        pass
+
+    cuda = _known_user_error(OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 MiB (GPU 0; ...)"))
+    assert cuda.startswith("out of memory (tried to allocate 20.00 MiB); lower --batch_size")
+    assert "--data.batch_size" in _known_user_error(MemoryError())
     assert _known_user_error(ValueError("something else")) is None

@@ -61,6 +61,9 @@ def results(checkpoint):
         "batches": {"argv": [*ckpt, "--form", "五绝", "--seed", "7", "--num_poems", "5", "--batch_size", "2", "--output", "json"]},
         "first batch alone": {"argv": [*ckpt, "--form", "五绝", "--seed", "7", "--num_poems", "2", "--output", "json"]},
         "batch size 0": {"argv": [*ckpt, "--form", "五绝", "--batch_size", "0"]},
+        "out of memory": {
+            "argv": [*ckpt, "--form", "五绝", "--num_poems", "10000000000000", "--batch_size", "10000000000000"]
+        },
         "text batches": {"argv": [*ckpt, "--form", "五绝", "--num_poems", "3", "--batch_size", "2"]},
         "int8": {"argv": [*ckpt, "--form", "七绝", "--quantize", "int8", "--num_poems", "8", "--output", "json"]},
         "bf16": {
@@ -202,6 +205,7 @@ def test_text_output_is_one_verse_per_line_with_blank_lines_between_poems(result
         ("template without blanks", ("blank",)),
         ("title for a model without titles", ("title", "conditional")),
         ("batch size 0", ("batch_size", "at least 1")),
+        ("out of memory", ("out of memory", "--batch_size")),
     ],
 )
 def test_bad_input_is_one_clear_line(results, case, fragments):

@@ -131,10 +131,13 @@ class TangrnnCLI(LightningCLI):
 
     @rank_zero_only
     def after_predict(self) -> None:
+        # As `tangrnn generate` prints them: one verse per line, a blank line between poems.
+        from tangrnn_core.trainer import print_poems
+
+        printed = 0
         for batch in self.trainer.predict_loop.predictions or []:
-            for poem in batch:
-                print(poem)
-                print()
+            print_poems(batch, "text", first=printed)
+            printed += len(batch)
 
 
 def run_lightning_cli(args: Sequence[str]) -> TangrnnCLI:

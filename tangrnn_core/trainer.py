@@ -171,7 +171,7 @@ class TangrnnTrainer(pl.Trainer):
 
         def show(batch: list[str]) -> None:
             nonlocal printed
-            _print_poems(batch, output, first=printed)
+            print_poems(batch, output, first=printed)
             printed += len(batch)
 
         return write_poems(net, model.vocabulary, request, on_batch=show)
@@ -221,7 +221,7 @@ class TangrnnTrainer(pl.Trainer):
 
 
 @rank_zero_only
-def _print_poems(poems: list[str], output: str, first: int = 0) -> None:
+def print_poems(poems: list[str], output: str, first: int = 0) -> None:
     """Prints ``poems`` as text or JSON records; ``first``: how many poems were printed before these."""
     for index, poem in enumerate(poems, start=first):
         verses = split_lines_with_marks(poem)

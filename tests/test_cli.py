@@ -237,8 +237,10 @@ def test_ckpt_path_last_is_the_newest_last_checkpoint_of_the_runs(batch, trained
 def test_predict_writes_the_requested_number_of_poems(batch):
     result = batch[0]["predict"]
     assert result.returncode == 0, result.stdout + result.stderr
-    poems = [line for line in result.stdout.splitlines() if CJK.search(line)]
+    poems = [poem for poem in result.stdout.strip().split("\n\n") if CJK.search(poem)]
     assert len(poems) == 3, result.stdout
+    for poem in poems:  # one verse per line, as generate prints them (a free poem may stop without a mark)
+        assert all(line[-1] in "，。？！；：" for line in poem.splitlines()[:-1]), poem
 
 
 def test_sample_temperature_on_the_command_line_is_not_overridden_by_the_checkpoint(batch):

@@ -13,7 +13,12 @@ if TYPE_CHECKING:
 
 
 class LogitsProcessor(Protocol):
-    """Changes ``(batch, vocab)`` logits before sampling; ``-inf`` forbids a character."""
+    """Changes ``(batch, vocab)`` logits before sampling; ``-inf`` forbids a character.
+
+    A processor that keeps progress per row (rather than reading it from ``state.generated`` at each call) must
+    also define ``reorder(index)``, taking the rows ``index`` names in that order: the decoder calls it when
+    beam search selects and repeats rows and when sampling drops the rows of finished poems.
+    """
 
     def __call__(self, state: DecodeState, logits: Tensor) -> Tensor: ...
 

@@ -7,7 +7,7 @@ are measured only on a CPU with bf16 units (AVX-512 BF16 or AMX), where they pay
 measures them anyway (emulated bf16 is many times slower than fp32).
 
     python bench/generate_throughput.py
-    python bench/generate_throughput.py --batch 512 --rounds 5 --constraints form,no_repeat,acrostic
+    python bench/generate_throughput.py --batch 256,1024 --rounds 5 --constraints form,no_repeat,acrostic
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ def poems_per_second(net, vocabulary, request: PoemRequest, calls: int) -> float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vocab_size", type=int, default=8000)
-    parser.add_argument("--batch", type=int, default=256, help="poems decoded together")
+    parser.add_argument(
+        "--batch", default="256", help="poems decoded together; comma-separated sizes are measured side by side"
+    )
     parser.add_argument("--single", type=int, default=20, help="poems written one at a time per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
@@ -64,20 +66,23 @@ def main() -> None:
         options["no_repeat"] = True
     if "acrostic" in chosen:
         options["acrostic"] = "".join(vocabulary.tokens[-4:])
+    sizes = [int(size) for size in args.batch.split(",")]
     single = PoemRequest(num_poems=1, **options)
-    batched = PoemRequest(num_poems=args.batch, **options)
+    batched = {size: PoemRequest(num_poems=size, batch_size=size, **options) for size in sizes}
     nets = {"fp32": net, "int8": int8_for_decoding(net)}
     bf16_native = has_bf16_units(torch.device("cpu"))
     if args.bf16 == "always" or (args.bf16 == "auto" and bf16_native):
         nets["bf16"] = bf16_for_decoding(net)
     for model in nets.values():
-        write_poems(model, vocabulary, batched)  # warm-up: allocations, oneDNN primitives
+        for request in batched.values():
+            write_poems(model, vocabulary, request)  # warm-up: allocations, oneDNN primitives
 
-    rows = {(weights, mode): [] for weights in nets for mode in ("one", "many")}
+    rows: dict[tuple[str, int], list[float]] = {(weights, size): [] for weights in nets for size in [1, *sizes]}
     for _ in range(args.rounds):
         for weights, model in nets.items():
-            rows[weights, "one"].append(poems_per_second(model, vocabulary, single, args.single))
-            rows[weights, "many"].append(poems_per_second(model, vocabulary, batched, 1))
+            rows[weights, 1].append(poems_per_second(model, vocabulary, single, args.single))
+            for size, request in batched.items():
+                rows[weights, size].append(poems_per_second(model, vocabulary, request, 1))
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, vocabulary {len(vocabulary)}, "
         f"constraints: {', '.join(sorted(chosen))}, {args.rounds} rounds (medians), "
@@ -87,10 +92,10 @@ def main() -> None:
     if "bf16" not in nets:
         print("bf16 weights: not measured (no bf16 units on this CPU; --bf16 always measures the emulation)")
     print(f"{'weights':<8} {'mode':<16} {'poems/s':>9} {'ms/poem':>9} {'vs fp32 one at a time':>22}")
-    baseline = statistics.median(rows["fp32", "one"])
-    for (weights, mode), values in rows.items():
+    baseline = statistics.median(rows["fp32", 1])
+    for (weights, size), values in rows.items():
         rate = statistics.median(values)
-        label = "one at a time" if mode == "one" else f"{args.batch} at once"
+        label = "one at a time" if size == 1 else f"{size} at once"
         print(f"{weights:<8} {label:<16} {rate:>9,.1f} {1000 / rate:>9.2f} {rate / baseline:>21.1f}x")
 
 

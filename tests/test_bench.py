@@ -70,3 +70,16 @@ def test_free_generation_bench_runs_both_sides_on_the_same_poems():
     assert "same poems on both sides: yes" in result.stdout
     sides = [line.split()[0] for line in result.stdout.splitlines() if line.startswith(("keep", "drop"))]
     assert sides == ["keep", "drop"]
+
+
+def test_generate_throughput_bench_measures_batch_sizes_side_by_side():
+    command = [
+        sys.executable, str(ROOT / "bench" / "generate_throughput.py"), "--vocab_size", "300", "--batch", "4,8",
+        "--rounds", "1", "--single", "1", "--bf16", "never",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith(("fp32", "int8"))]
+    labels = [(row[0], row[1]) for row in rows]
+    assert labels == [(w, n) for w in ("fp32", "int8") for n in ("one", "4", "8")]
+    assert all(float(row[-3].replace(",", "")) > 0 for row in rows)  # poems per second

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tangrnn_core.api import Architecture, Batch, State, TokenSpec
@@ -27,16 +28,26 @@ class FusedRecurrentLM(Architecture):
         embedding_size: size of the character embeddings.
         hidden_size: size of the recurrent state of each layer.
         num_layers: number of stacked recurrent layers.
-        dropout: dropout on the embeddings, between recurrent layers and before the output layer.
+        dropout: dropout between recurrent layers, and on the embeddings and before the output layer unless
+            ``input_dropout`` / ``output_dropout`` say otherwise.
         tie_weights: share the embedding matrix with the output layer (fewer parameters, usually lower
             perplexity); when ``hidden_size`` differs from ``embedding_size`` a linear projection maps the
             recurrent output to the embedding size first.
+        input_dropout: dropout on the embedded characters (``null``: ``dropout``).
+        output_dropout: dropout on the last layer's outputs, before the output layer (``null``: ``dropout``).
+        embedding_dropout: share of the vocabulary whose embedding rows are zeroed in each training batch, so
+            that a character is hidden everywhere it occurs in the batch (AWD-LSTM's embedding dropout).
+        weight_dropout: DropConnect on the hidden-to-hidden weights: one mask per batch on each layer's
+            recurrent matrix (AWD-LSTM's weight drop). The fused kernel still runs, on the masked weights.
+        variational: draw each dropout mask once per sequence and reuse it at every time step (locked or
+            variational dropout, Gal and Ghahramani 2016), instead of anew at every position.
     """
 
     plugin_api = 1
     state_batch_dim = 1  # torch's recurrent modules keep states as (layers, batch, hidden)
     recurrent_module: ClassVar[type[nn.RNNBase]]
     cell: ClassVar  # the single-step function with the same weights (torch.lstm_cell, ...)
+    functional: ClassVar  # the whole-sequence function nn.RNNBase calls (torch.lstm, ...)
 
     def __init__(
         self,
@@ -46,14 +57,34 @@ class FusedRecurrentLM(Architecture):
         num_layers: int = 2,
         dropout: float = 0.1,
         tie_weights: bool = True,
+        input_dropout: float | None = None,
+        output_dropout: float | None = None,
+        embedding_dropout: float = 0.0,
+        weight_dropout: float = 0.0,
+        variational: bool = False,
     ) -> None:
         super().__init__(tokens)
         if min(embedding_size, hidden_size, num_layers) < 1:
             raise ValueError("embedding_size, hidden_size and num_layers must be at least 1")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        input_dropout = dropout if input_dropout is None else input_dropout
+        output_dropout = dropout if output_dropout is None else output_dropout
+        rates = {
+            "dropout": dropout,
+            "input_dropout": input_dropout,
+            "output_dropout": output_dropout,
+            "embedding_dropout": embedding_dropout,
+            "weight_dropout": weight_dropout,
+        }
+        for name, rate in rates.items():
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {rate}")
+        self.dropout_rate = dropout
+        self.input_dropout = input_dropout
+        self.output_dropout = output_dropout
+        self.embedding_dropout = embedding_dropout
+        self.weight_dropout = weight_dropout
+        self.variational = variational
         self.embedding = nn.Embedding(tokens.vocab_size, embedding_size, padding_idx=tokens.pad_id)
-        self.dropout = nn.Dropout(dropout)
         self.rnn = self.recurrent_module(
             embedding_size,
             hidden_size,
@@ -79,7 +110,7 @@ class FusedRecurrentLM(Architecture):
         Args:
             batch: the batch whose ``inputs`` are read.
         """
-        return self.projection(self.dropout(self._hidden(batch)))
+        return self.projection(self._drop(self._hidden(batch), self.output_dropout))
 
     def output_layer(self) -> nn.Linear | None:
         # A subclass that changes _logits changes what forward() computes after the layer: it opts out. So does
@@ -89,8 +120,47 @@ class FusedRecurrentLM(Architecture):
         return self.output
 
     def _hidden(self, batch: Batch) -> Tensor:
-        hidden, _ = self.rnn(self._autocast(self.dropout(self.embedding(batch.inputs))))
+        inputs = self._autocast(self._drop(self._embed(batch.inputs), self.input_dropout))
+        if self.training and (self.weight_dropout > 0 or (self.variational and self.dropout_rate > 0)):
+            return self._layer_by_layer(inputs)
+        hidden, _ = self.rnn(inputs)
         return hidden
+
+    def _embed(self, inputs: Tensor) -> Tensor:
+        weight = self.embedding.weight
+        if self.training and self.embedding_dropout > 0:
+            keep = 1.0 - self.embedding_dropout
+            weight = weight * weight.new_empty(weight.shape[0], 1).bernoulli_(keep).div_(keep)
+        return F.embedding(inputs, weight, self.embedding.padding_idx)
+
+    def _drop(self, inputs: Tensor, rate: float) -> Tensor:
+        if not self.training or rate == 0:
+            return inputs
+        if not self.variational or inputs.dim() != 3:
+            return F.dropout(inputs, rate, training=True)
+        keep = 1.0 - rate
+        mask = inputs.new_empty(inputs.shape[0], 1, inputs.shape[2]).bernoulli_(keep).div_(keep)
+        return inputs * mask
+
+    def _layer_by_layer(self, inputs: Tensor) -> Tensor:
+        """The stack run one fused layer at a time: room for DropConnect on each recurrent matrix and for a
+        dropout mask of our own between layers; the weights are the module's, so decoding is unchanged."""
+        batch_size, hidden_size = inputs.shape[0], self.rnn.hidden_size
+        for layer in range(self.rnn.num_layers):
+            weight_ih, weight_hh, bias_ih, bias_hh = (
+                getattr(self.rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            )
+            if self.weight_dropout > 0:
+                weight_hh = F.dropout(weight_hh, self.weight_dropout, training=True)
+            zeros = inputs.new_zeros(1, batch_size, hidden_size)
+            state = (zeros, zeros) if self.recurrent_module is nn.LSTM else zeros
+            # torch.lstm / torch.gru / torch.rnn_tanh are what nn.LSTM & co. call: the same fused kernels.
+            inputs = self.functional(
+                inputs, state, [weight_ih, weight_hh, bias_ih, bias_hh], True, 1, 0.0, True, False, True
+            )[0]
+            if layer < self.rnn.num_layers - 1:
+                inputs = self._drop(inputs, self.dropout_rate)
+        return inputs
 
     def initial_state(self, batch_size: int, context: Batch | None = None) -> State:
         return None  # torch's modules start from zeros when given no state
@@ -132,7 +202,7 @@ class FusedRecurrentLM(Architecture):
         return inputs
 
     def _logits(self, hidden: Tensor) -> Tensor:
-        return self.output(self.projection(self.dropout(hidden)))
+        return self.output(self.projection(self._drop(hidden, self.output_dropout)))
 
 
 class RNN(FusedRecurrentLM):
@@ -141,6 +211,7 @@ class RNN(FusedRecurrentLM):
     )
     recurrent_module = nn.RNN
     cell = staticmethod(torch.rnn_tanh_cell)
+    functional = staticmethod(torch.rnn_tanh)
 
 
 class LSTM(FusedRecurrentLM):
@@ -149,6 +220,7 @@ class LSTM(FusedRecurrentLM):
     )
     recurrent_module = nn.LSTM
     cell = staticmethod(torch.lstm_cell)
+    functional = staticmethod(torch.lstm)
 
 
 class GRU(FusedRecurrentLM):
@@ -157,3 +229,4 @@ class GRU(FusedRecurrentLM):
     )
     recurrent_module = nn.GRU
     cell = staticmethod(torch.gru_cell)
+    functional = staticmethod(torch.gru)

@@ -83,6 +83,9 @@ class PoetryDataModule(pl.LightningDataModule):
             JSON file, or a ``.txt`` with one poem per line. ``null`` uses the bundled Tang corpus.
         script: write poems in ``simplified`` (converted with OpenCC) or ``traditional`` characters.
         forms: keep only these forms (``五绝 七绝 五律 七律 other`` or ``wujue qijue wulv qilv``); ``null`` keeps all.
+        eval_forms: keep only these forms in the validation and test splits, so that a model trained on more
+            forms is scored on the same poems as one trained on these alone (splits follow poem ids, not
+            filters); ``null`` keeps what ``forms`` keeps.
         authors: keep only poems by these authors (in either script, e.g. 李白); ``null`` keeps all.
         min_chars: drop poems shorter than this (characters and punctuation).
         max_chars: drop poems longer than this.
@@ -104,6 +107,7 @@ class PoetryDataModule(pl.LightningDataModule):
         corpus: str | None = None,
         script: Literal["simplified", "traditional"] = "simplified",
         forms: list[str] | None = None,
+        eval_forms: list[str] | None = None,
         authors: list[str] | None = None,
         min_chars: int = 10,
         max_chars: int = 200,
@@ -138,6 +142,7 @@ class PoetryDataModule(pl.LightningDataModule):
             val_fraction=val_fraction,
             test_fraction=test_fraction,
             max_title_chars=max_title_chars,
+            eval_forms=tuple(eval_forms) if eval_forms else None,
         )
         self.batch_size = batch_size
         self.num_workers = num_workers

@@ -41,6 +41,7 @@ class DataOptions:
     val_fraction: float = 0.02
     test_fraction: float = 0.02
     max_title_chars: int = 16
+    eval_forms: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -130,7 +131,7 @@ def _validate(options: DataOptions) -> None:
         raise ConfigError(f"data.max_title_chars must be 0 (no titles) or more, got {options.max_title_chars}")
     if options.max_poems is not None and options.max_poems < 1:
         raise ConfigError(f"data.max_poems must be at least 1 (or null for all), got {options.max_poems}")
-    for name in options.forms or ():
+    for name in (*(options.forms or ()), *(options.eval_forms or ())):
         Form.parse(name)
 
 
@@ -150,6 +151,7 @@ def _prepare(loaded, options: DataOptions) -> PreparedCorpus:
     texts = to_script([text for _, text in normalised], options.script)
     titles = to_script([normalize_title(poem.title, options.max_title_chars) for poem, _ in normalised], options.script)
     wanted_forms = {Form.parse(name) for name in options.forms} if options.forms else None
+    eval_forms = {Form.parse(name) for name in options.eval_forms} if options.eval_forms else None
     # Authors are matched in simplified script, so a user may name them in either script.
     wanted_authors = set(to_script(list(options.authors), "simplified")) if options.authors else None
     authors = to_script([poem.author for poem, _ in normalised], "simplified") if wanted_authors else None
@@ -164,6 +166,8 @@ def _prepare(loaded, options: DataOptions) -> PreparedCorpus:
         if wanted_forms is not None and form not in wanted_forms:
             continue
         split = split_of(poem.id, options.val_fraction, options.test_fraction)
+        if eval_forms is not None and split != "train" and form not in eval_forms:
+            continue
         ids, split_texts, forms, split_titles = kept[split]
         ids.append(poem.id)
         split_texts.append(text)

@@ -113,6 +113,19 @@ def test_forms_filter_keeps_only_those_forms(small_corpus, datamodule):
     assert total < sum(len(datamodule.split(name)) for name in SPLITS)
 
 
+def test_eval_forms_filter_only_validation_and_test(small_corpus, datamodule):
+    # Train on every form, score on the regular ones: the same val/test poems as a regular-only module.
+    regular = ["五绝", "七绝", "五律", "七律"]
+    mixed = make(small_corpus, eval_forms=regular)
+    regular_only = make(small_corpus, forms=regular)
+    assert mixed.split("train").poem_ids == datamodule.split("train").poem_ids
+    assert "other" in set(mixed.split("train").forms)
+    for name in ("val", "test"):
+        assert mixed.split(name).poem_ids == regular_only.split(name).poem_ids
+        assert set(mixed.split(name).forms) <= set(regular)
+        assert len(mixed.split(name)) < len(datamodule.split(name))
+
+
 def test_traditional_keeps_traditional_characters(datamodule, traditional):
     assert "风" in datamodule.vocabulary and "風" not in datamodule.vocabulary
     assert "風" in traditional.vocabulary and "风" not in traditional.vocabulary
@@ -219,6 +232,7 @@ def test_use_vocabulary_reencodes(small_corpus):
         {"min_count": 0},
         {"max_poems": 0},
         {"forms": ["sonnet"]},
+        {"eval_forms": ["sonnet"]},
         {"script": "latin"},
         {"val_fraction": 0.7},
         {"test_fraction": -0.1},

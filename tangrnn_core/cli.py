@@ -26,11 +26,13 @@ Training and evaluation (LightningCLI; `tangrnn VERB --help` lists every option)
   tangrnn fit --config configs/quickstart.yaml     train, printing sample poems at each validation
   tangrnn validate|test --config C --ckpt_path P   perplexity of a checkpoint on the val/test split
   tangrnn predict --config C --ckpt_path P         write poems with a checkpoint
-  tangrnn generate --ckpt_path P --form 五绝         write poems of a form, acrostics, continuations
-  tangrnn evaluate --config C --ckpt_path P         test perplexity and the quality of the poems it writes
+  tangrnn generate --form 五绝                      write poems of a form, acrostics, continuations
+  tangrnn evaluate --form all                       test perplexity and the quality of the poems it writes
+  (generate, predict, evaluate, validate and test use the bundled model unless given --ckpt_path P)
 
 tangrnn's own verbs:
   tangrnn plugins [--options NAME]                 list the architectures found through entry points
+  tangrnn models [card NAME | pack ...]            the trained models that ship with tangrnn
   tangrnn data build|info ...                      rebuild or inspect a corpus file
   tangrnn check [POEM | --file F] [--tones loose]  does a poem follow the rules of regulated verse
 
@@ -78,6 +80,10 @@ def _dispatch(args: list[str]) -> int:
         return 0 if args else 2
     if args[0] == "plugins":
         return plugins_command(args[1:])
+    if args[0] == "models":
+        from tangrnn_core.models.command import run as models
+
+        return models(args[1:])
     if args[0] == "data":
         from tangrnn_core.data.commands import run
 

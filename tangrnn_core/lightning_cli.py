@@ -7,9 +7,11 @@ instead of jsonargparse's usage block or a traceback from deep inside Lightning.
 
 from __future__ import annotations
 
+import json
 import logging
 import pickle
 import re
+import sys
 from argparse import ArgumentError
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +38,8 @@ from tangrnn_core.trainer import TangrnnTrainer
 _SPECIAL_CKPT_PATHS = ("best", "last", "hpc")
 #: Verbs that take everything from a checkpoint and read no corpus.
 NO_DATA_SUBCOMMANDS = ("generate",)
+#: Verbs that use the bundled model (:data:`~tangrnn_core.models.DEFAULT_MODEL`) when given no ``--ckpt_path``.
+BUNDLED_MODEL_SUBCOMMANDS = ("generate", "predict", "evaluate", "validate", "test")
 #: Model options that ``--ckpt_path`` does not override: they change how poems are written, not the network.
 _NOT_FROM_CHECKPOINT = ("sample_temperature",)
 
@@ -142,7 +146,7 @@ class TangrnnCLI(LightningCLI):
 
 def run_lightning_cli(args: Sequence[str]) -> TangrnnCLI:
     """Builds and runs the CLI on ``args`` (``fit``, ``validate``, ``test``, ``predict`` and their options)."""
-    args = list(args)
+    args = with_bundled_model(list(args))
     _quiet_lightning(args)
     keep_freed_memory()
     try:
@@ -171,6 +175,34 @@ def run_lightning_cli(args: Sequence[str]) -> TangrnnCLI:
         )
     except ArgumentError as error:
         raise ConfigError(describe_parse_error(error, args)) from error
+
+
+def with_bundled_model(args: list[str]) -> list[str]:
+    """``args`` with ``--ckpt_path`` set to the bundled model where a verb that needs a model was given none.
+
+    The verbs that read a corpus then also take the bundled model's data options (the splits and forms its
+    figures were measured on) unless a ``--config`` is given; options given after them still win.
+    """
+    verb_index = next((i for i, arg in enumerate(args) if arg in TangrnnCLI.subcommands()), None)
+    if verb_index is None or args[verb_index] not in BUNDLED_MODEL_SUBCOMMANDS:
+        return args
+    verb, rest = args[verb_index], args[verb_index + 1 :]
+    if _has_option(rest, "--ckpt_path") or _has_option(rest, "-h", "--help"):
+        return args
+    from tangrnn_core.models import DEFAULT_MODEL, bundled_model
+
+    model = bundled_model(DEFAULT_MODEL)
+    extra = ["--ckpt_path", str(model.path)]
+    if verb not in NO_DATA_SUBCOMMANDS:
+        if not _has_option(rest, "--config", "-c"):
+            extra = ["--data", json.dumps(model.data_options, ensure_ascii=False), *extra]
+        # Figures refer to a model: say which one, on stderr, so that stdout stays the command's own.
+        print(f"tangrnn: no --ckpt_path: using the bundled model {model.name} (`tangrnn models`)", file=sys.stderr)
+    return [*args[: verb_index + 1], *extra, *rest]
+
+
+def _has_option(args: Sequence[str], *names: str) -> bool:
+    return any(arg in names or any(arg.startswith(f"{name}=") for name in names) for arg in args)
 
 
 def with_atomic_checkpoints(plugins: Any, strategy: Any = None) -> list[Any]:

@@ -83,3 +83,28 @@ def test_generate_throughput_bench_measures_batch_sizes_side_by_side():
     labels = [(row[0], row[1]) for row in rows]
     assert labels == [(w, n) for w in ("fp32", "int8") for n in ("one", "4", "8")]
     assert all(float(row[-3].replace(",", "")) > 0 for row in rows)  # poems per second
+
+
+def test_recipe_study_trains_a_candidate_and_tabulates_its_curve(tmp_path):
+    command = [
+        sys.executable, str(ROOT / "bench" / "recipe_study.py"), "--minutes", "0.15", "--candidates", "awd-all",
+        "--tiny", "--max_poems", "300", "--calibration_steps", "4", "--val_every", "2",
+        "--output", str(tmp_path / "curves.json"), "--root", str(tmp_path / "runs"),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    row = next(line.split() for line in result.stdout.splitlines() if line.startswith("awd-all"))
+    assert float(row[1]) > 0 and int(row[2]) >= 2  # steps per second, steps trained
+    import json
+
+    (curve,) = json.loads((tmp_path / "curves.json").read_text(encoding="utf-8"))
+    assert curve["name"] == "awd-all" and len(curve["curve"]) >= 1
+    assert all(ppl > 1 for _, _, ppl in curve["curve"])
+
+
+def test_recipe_study_refuses_an_unknown_candidate():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "recipe_study.py"), "--candidates", "nope"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2 and "unknown candidate(s) nope" in result.stderr

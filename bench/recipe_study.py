@@ -1,0 +1,223 @@
+"""Training recipes side by side: validation perplexity against wall-clock minutes, the same budget for each.
+
+Each candidate is a config plus command-line overrides, trained with ``tangrnn fit`` exactly as a user would,
+one after the other so that they never share the cores. A short calibration run first measures the candidate's
+steps per second, so that its cosine schedule ends at the budget (``trainer.max_steps`` = rate x budget;
+``trainer.max_time`` stops it there in any case). Every candidate validates on the same poems: the regular-form
+validation split (splits follow poem ids; ``data.eval_forms`` keeps a model trained on every form scored on the
+regular ones). The test split is never touched here; select on these figures, then test the winner once.
+
+The table gives the validation perplexity each candidate had reached at a quarter, half, three quarters and
+all of the budget (the last validation at or before that minute), its best, and its steps; ``--output`` writes
+every curve as JSON.
+
+    python bench/recipe_study.py --minutes 30                         # every candidate, 30 minutes each
+    python bench/recipe_study.py --minutes 30 --candidates reference awd-all
+    python bench/recipe_study.py --list                               # the candidates and what they change
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+REGULAR = "[五绝, 七绝, 五律, 七律]"
+AWD = {
+    "dropout": 0.2,
+    "input_dropout": 0.2,
+    "output_dropout": 0.3,
+    "embedding_dropout": 0.05,
+    "weight_dropout": 0.2,
+    "variational": True,
+}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A recipe: a config and the overrides that make it this candidate."""
+
+    name: str
+    config: str
+    overrides: dict[str, object] = field(default_factory=dict)
+    about: str = ""
+
+    def args(self) -> list[str]:
+        args = ["--config", str(REPO / self.config)]
+        for key, value in self.overrides.items():
+            args += [f"--{key}", value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)]
+        return args
+
+
+def _awd(**extra) -> dict[str, object]:
+    return {f"model.architecture_options.{key}": value for key, value in {**AWD, **extra}.items()}
+
+
+CANDIDATES = [
+    Candidate("reference", "configs/lstm.yaml", {}, "the reference LSTM (2x512, dropout 0.1), regular forms"),
+    Candidate("awd", "configs/lstm.yaml", _awd(), "the reference with AWD-LSTM's regularisation, regular forms"),
+    Candidate("awd-all", "configs/tang.yaml", {}, "AWD on every form, scored on the regular ones (the bundled recipe)"),
+    Candidate(
+        "awd-all-2x1024",
+        "configs/tang.yaml",
+        {"model.architecture_options.hidden_size": 1024},
+        "wider: two layers of 1,024",
+    ),
+    Candidate(
+        "awd-all-3x768",
+        "configs/tang.yaml",
+        {"model.architecture_options.hidden_size": 768, "model.architecture_options.num_layers": 3},
+        "deeper: three layers of 768",
+    ),
+    Candidate(
+        "gru-awd-all",
+        "configs/tang.yaml",
+        {"model.architecture": "gru", "model.architecture_options.hidden_size": 592},
+        "a GRU of about the LSTM's cost (3 gates: 592 units for its 512)",
+    ),
+    Candidate(
+        "awd-all-batch128",
+        "configs/tang.yaml",
+        {"data.batch_size": 128, "model.optimizer.init_args.lr": 0.003},
+        "batches of 128 at a higher learning rate",
+    ),
+]
+
+
+def calibrate(candidate: Candidate, root: Path, steps: int, extra: list[str]) -> float:
+    """Steps per second of ``candidate`` on this machine, timed between two short runs (start-up cancels); a
+    first run of one step prepares the data, so that neither timed run pays for it."""
+    fit(candidate, root / "calibrate-warm-up", ["--trainer.max_steps", "1", "--trainer.limit_val_batches", "0", *extra])
+    timings = []
+    for count in (max(2, steps // 4), steps):
+        started = time.perf_counter()
+        fit(candidate, root / f"calibrate-{count}", ["--trainer.max_steps", str(count), "--trainer.limit_val_batches", "0", *extra])
+        timings.append((count, time.perf_counter() - started))
+    (few, short), (many, long) = timings
+    return (many - few) / max(long - short, 1e-3)
+
+
+def fit(candidate: Candidate, folder: Path, extra: list[str]) -> None:
+    command = [
+        sys.executable, "-m", "tangrnn_core", "fit", *candidate.args(),
+        "--trainer.default_root_dir", str(folder), "--trainer.enable_progress_bar", "false",
+        "--sample_quality.num_poems", "0", *extra,
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{candidate.name}: tangrnn fit failed: {result.stderr.strip().splitlines()[-1:]}")
+
+
+def read_curve(folder: Path) -> list[tuple[float, int, float]]:
+    """``(minutes since the run's log was opened, step, val perplexity)`` from a run's TensorBoard log."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    curve: list[tuple[float, int, float]] = []
+    for events in sorted(folder.glob("**/events.out.tfevents*")):
+        accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        accumulator.Reload()
+        tags = accumulator.Tags()["scalars"]
+        if "val/ppl" not in tags:
+            continue
+        # The log opens when training starts (after the data is prepared), the same moment for every candidate.
+        start = accumulator.FirstEventTimestamp()
+        curve += [((e.wall_time - start) / 60, e.step, e.value) for e in accumulator.Scalars("val/ppl")]
+    return curve
+
+
+def at_minute(curve: list[tuple[float, int, float]], minute: float) -> float | None:
+    reached = [ppl for when, _, ppl in curve if when <= minute]
+    return reached[-1] if reached else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=30.0, help="training budget per candidate (default 30)")
+    parser.add_argument("--candidates", nargs="+", help="a subset by name (default: all; see --list)")
+    parser.add_argument("--val_every", type=int, default=250, help="validate every N steps (default 250)")
+    parser.add_argument("--calibration_steps", type=int, default=40, help="steps of the speed calibration")
+    parser.add_argument("--max_poems", type=int, help="train on the first N poems only (smoke tests)")
+    parser.add_argument("--tiny", action="store_true", help="shrink every network to 16 units (smoke tests)")
+    parser.add_argument("--precision", default=None, help="trainer.precision for every candidate (default: each config's)")
+    parser.add_argument("--output", type=Path, help="write every curve as JSON here")
+    parser.add_argument("--root", type=Path, help="where runs are written (default: a temporary folder)")
+    parser.add_argument("--list", action="store_true", help="list the candidates and exit")
+    args = parser.parse_args()
+
+    chosen = CANDIDATES
+    if args.candidates:
+        known = {c.name: c for c in CANDIDATES}
+        unknown = [name for name in args.candidates if name not in known]
+        if unknown:
+            parser.error(f"unknown candidate(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+        chosen = [known[name] for name in args.candidates]
+    if args.list:
+        for candidate in chosen:
+            print(f"{candidate.name:18s} {candidate.about}")
+        return
+    extra: list[str] = []
+    if args.max_poems:
+        extra += ["--data.max_poems", str(args.max_poems), "--data.val_fraction", "0.1", "--data.test_fraction", "0.1"]
+    if args.tiny:
+        extra += ["--model.architecture_options.embedding_size", "16", "--model.architecture_options.hidden_size", "16"]
+    if args.precision:
+        extra += ["--trainer.precision", args.precision]
+
+    root = args.root or Path(tempfile.mkdtemp(prefix="recipe-study-"))
+    budget = args.minutes
+    results = []
+    for candidate in chosen:
+        rate = calibrate(candidate, root / candidate.name, args.calibration_steps, extra)
+        steps = max(args.val_every, int(rate * budget * 60))
+        hours, rest = divmod(int(budget * 60), 3600)
+        fit(
+            candidate,
+            root / candidate.name / "run",
+            [
+                "--trainer.max_steps", str(steps),
+                "--trainer.max_time", f"00:{hours:02d}:{rest // 60:02d}:{rest % 60:02d}",
+                "--trainer.val_check_interval", str(min(args.val_every, steps)),
+                "--trainer.check_val_every_n_epoch", "null",
+                *extra,
+            ],
+        )  # fmt: skip
+        curve = read_curve(root / candidate.name / "run")
+        results.append({"name": candidate.name, "about": candidate.about, "steps_per_second": rate, "planned_steps": steps, "curve": curve})
+        print(f"{candidate.name}: {len(curve)} validations, last {curve[-1] if curve else None}", file=sys.stderr, flush=True)
+
+    quarters = [budget * q for q in (0.25, 0.5, 0.75, 1.0)]
+    header = ["candidate", "steps/s", "steps", *(f"ppl@{m:g}min" for m in quarters), "best", "best at"]
+    rows = [header]
+    for result in results:
+        curve = result["curve"]
+        best = min(curve, key=lambda point: point[2]) if curve else None
+        rows.append(
+            [
+                result["name"],
+                f"{result['steps_per_second']:.2f}",
+                str(curve[-1][1] if curve else 0),
+                *(_figure(at_minute(curve, minute)) for minute in quarters),
+                _figure(best[2] if best else None),
+                f"{best[0]:.0f} min" if best else "-",
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    print(f"validation perplexity (regular-form validation split) against minutes of training, {budget:g} min each")
+    for row in rows:
+        print("  ".join(cell.ljust(width) if i == 0 else cell.rjust(width) for i, (cell, width) in enumerate(zip(row, widths))))
+    if args.output:
+        args.output.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+if __name__ == "__main__":
+    main()

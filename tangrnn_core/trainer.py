@@ -99,7 +99,8 @@ class TangrnnTrainer(pl.Trainer):
 
         Args:
             model: rebuilt from the checkpoint's hyper-parameters by the command line.
-            ckpt_path: a checkpoint written by ``tangrnn fit`` (or ``last``); it alone holds the vocabulary.
+            ckpt_path: a checkpoint written by ``tangrnn fit`` (or ``last``); it alone holds the vocabulary. Left
+                out, the bundled model (``tangrnn models``).
             form: 五绝, 七绝, 五律 or 七律 (also wujue, qijue, wulv, qilv): every poem has exactly this shape.
             chars: characters per line (5 or 7), with ``lines`` instead of ``form``.
             lines: lines per poem (4 or 8), with ``chars`` instead of ``form``.
@@ -202,7 +203,8 @@ class TangrnnTrainer(pl.Trainer):
             model: rebuilt from the checkpoint's hyper-parameters by the command line.
             datamodule: the data of the config: the test split for perplexity and first lines, the training
                 split for copied lines.
-            ckpt_path: a checkpoint written by ``tangrnn fit`` (or ``last``).
+            ckpt_path: a checkpoint written by ``tangrnn fit`` (or ``last``). Left out, the bundled model, scored
+                on the data it was trained on unless a ``--config`` says otherwise.
             num_poems: poems sampled per form, and test poems continued for BLEU-2.
             form: ``free`` (default: no form imposed), one of 五绝 七绝 五律 七律 (wujue qijue wulv qilv), or
                 ``all`` (free and each of the four).

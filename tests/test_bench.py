@@ -108,3 +108,22 @@ def test_recipe_study_refuses_an_unknown_candidate():
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 2 and "unknown candidate(s) nope" in result.stderr
+
+
+def test_decoding_sweep_scores_each_setting_under_a_judge(tmp_path):
+    from tangrnn_core.models import bundled_model
+
+    judge = str(bundled_model().path)  # any checkpoint will do for a smoke check
+    command = [
+        sys.executable, str(ROOT / "bench" / "decoding_sweep.py"), "--judge_ckpt_path", judge,
+        "--temperatures", "0.7", "1.0", "--top_p", "0.9", "--num_poems", "8", "--form", "五绝",
+        "--output", str(tmp_path / "sweep.json"),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    import json
+
+    sweep = json.loads((tmp_path / "sweep.json").read_text(encoding="utf-8"))
+    assert [(row["temperature"], row["top_p"]) for row in sweep["rows"]] == [(0.7, 0.9), (1.0, 0.9)]
+    for row in sweep["rows"]:
+        assert row["judge_ppl"] > 1 and 0 < row["distinct_2"] <= 1 and row["form_rate"] == 1.0

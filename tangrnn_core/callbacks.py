@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import lightning.pytorch as pl
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
@@ -44,3 +47,46 @@ class PoemSamples(pl.Callback):
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_text("samples", "\n\n".join(poems), global_step=trainer.global_step)
+
+
+class FinalCheckpoint(pl.Callback):
+    """Writes ``last.ckpt`` at the step a run ends on, however it ends: at ``max_steps``, ``max_time`` or
+    ``max_epochs``, or stopped by SIGTERM or Ctrl-C. ``ModelCheckpoint`` writes only after a validation, so
+    without this a run loses everything since the last one (up to ``val_check_interval`` steps).
+
+    The file goes where the run's ``ModelCheckpoint`` writes (``.../checkpoints/last.ckpt``), through the
+    trainer, so it is as atomic as every other checkpoint; nothing is written when the last step is saved already.
+    """
+
+    def __init__(self) -> None:
+        self.saved_step: int | None = None
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        self.saved_step = int(checkpoint.get("global_step", trainer.global_step))
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._save(trainer, "the run ended")
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        # Only a stop asked for from outside; after an error the weights may be what caused it.
+        if isinstance(exception, KeyboardInterrupt) or type(exception).__name__ == "SIGTERMException":
+            self._save(trainer, "SIGTERM" if not isinstance(exception, KeyboardInterrupt) else "Ctrl-C")
+
+    def _save(self, trainer: pl.Trainer, why: str) -> None:
+        callback = trainer.checkpoint_callback
+        if (
+            trainer.state.fn != "fit"
+            or trainer.sanity_checking
+            or trainer.fast_dev_run
+            or callback is None
+            or callback.dirpath is None
+            or trainer.global_step == 0
+            or self.saved_step == trainer.global_step
+        ):
+            return
+        path = Path(callback.dirpath) / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}"
+        trainer.save_checkpoint(path)
+        callback.last_model_path = str(path)
+        if trainer.is_global_zero:
+            resume = "" if why == "the run ended" else "; resume with --ckpt_path last"
+            print(f"tangrnn: {why}: saved {path} at step {trainer.global_step}{resume}", file=sys.stderr, flush=True)

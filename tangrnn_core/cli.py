@@ -2,7 +2,8 @@
 
 tangrnn's own verbs that are no Trainer method (``plugins``, ``data``, ``check``) are dispatched here before LightningCLI
 is built. Errors a user can fix are printed as one line with exit status 2; ``--debug`` (or
-``TANGRNN_DEBUG=1``) shows the traceback instead.
+``TANGRNN_DEBUG=1``) shows the traceback instead. A stop from outside exits as Unix shells report signals: 130
+after Ctrl-C (SIGINT), 143 after SIGTERM.
 """
 
 from __future__ import annotations
@@ -56,7 +57,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise
         _fail(str(error))
     except KeyboardInterrupt:
-        _fail("interrupted")
+        _fail("interrupted (Ctrl-C)", 130)
+    except SystemExit as exit_:
+        # Lightning ends a run stopped by SIGTERM (a scheduler's stop, `kill`) with a bare SystemExit: exit 0,
+        # which scripts would take for success.
+        if type(exit_).__name__ == "SIGTERMException":
+            _fail("stopped by SIGTERM", 143)
+        raise
     except Exception as error:
         if debug:
             raise
@@ -196,6 +203,6 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, status: int = 2) -> None:
     print(f"tangrnn: error: {message}", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(status)

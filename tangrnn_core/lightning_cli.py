@@ -26,7 +26,7 @@ from lightning.fabric.utilities.seed import seed_everything
 from lightning.pytorch.utilities import rank_zero_only
 
 from tangrnn_core.allocator import keep_freed_memory
-from tangrnn_core.callbacks import PoemSamples
+from tangrnn_core.callbacks import FinalCheckpoint, PoemSamples
 from tangrnn_core.checkpointing import AtomicCheckpointIO
 from tangrnn_core.data.datamodule import PoetryDataModule
 from tangrnn_core.errors import CheckpointError, ConfigError
@@ -158,6 +158,7 @@ def run_lightning_cli(args: Sequence[str]) -> TangrnnCLI:
                 "callbacks": [
                     ModelCheckpoint(monitor="val/ppl", mode="min", save_last=True, filename="best-{step}"),
                     PoemSamples(),
+                    FinalCheckpoint(),
                 ],
                 # The bucketing sampler shards batches across processes itself.
                 "use_distributed_sampler": False,

@@ -9,6 +9,7 @@ from typing import Literal
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.core.datamodule import LightningDataModule
+from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities import rank_zero_only
 
 from tangrnn_core.data.forms import classify, split_lines_with_marks
@@ -33,7 +34,13 @@ class TangrnnTrainer(pl.Trainer):
     ) -> None:
         """Trains the model; ``--ckpt_path PATH`` resumes from a checkpoint (on the command line, ``last`` finds
         the newest ``last.ckpt`` under ``trainer.default_root_dir``)."""
-        return super().fit(model, train_dataloaders, val_dataloaders, datamodule, ckpt_path, weights_only=True)
+        try:
+            return super().fit(model, train_dataloaders, val_dataloaders, datamodule, ckpt_path, weights_only=True)
+        except SystemExit as exit_:
+            # Lightning turns Ctrl-C into sys.exit(1) after its shutdown; give the command its interrupt back.
+            if type(exit_) is SystemExit and self.state.status == TrainerStatus.INTERRUPTED:
+                raise KeyboardInterrupt from None
+            raise
 
     def validate(
         self,

@@ -56,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         if debug:
             raise
         _fail(str(error))
+    except BrokenPipeError:
+        # The reader went away (`tangrnn generate | head -1`): stop quietly, as Unix tools do on SIGPIPE.
+        _quiet_broken_pipe()
     except KeyboardInterrupt:
         _fail("interrupted (Ctrl-C)", 130)
     except SystemExit as exit_:
@@ -162,6 +165,14 @@ def _known_user_error(error: BaseException) -> str | None:
         return f"{text}; check the path"
     if isinstance(error, PermissionError):
         return f"{text}; check the file's permissions"
+    if type(error).__name__ == "MisconfigurationException":  # Lightning's word for a trainer option it refuses
+        return f"{text.rstrip('.')}; fix the trainer options in the config or on the command line"
+    match = re.match(r"`val_check_interval` \((\d+)\) must be less than or equal to the number of the training batches \((\d+)\)", text)
+    if match:
+        return (
+            f"trainer.val_check_interval ({match.group(1)}) is more than the {match.group(2)} training batches of an "
+            "epoch; lower it, or set trainer.check_val_every_n_epoch to null to validate every N steps across epochs"
+        )
     if _out_of_memory(error):
         wanted = re.search(r"tried to allocate (\d+ bytes|[\d.]+ ?[KMGT]i?B\b)", str(error), re.IGNORECASE)
         return (
@@ -201,6 +212,14 @@ def _user_error_in_chain(error: BaseException) -> TangrnnError | None:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def _quiet_broken_pipe() -> None:
+    # Python would report the unflushed output at exit once more: point stdout at nothing first.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    sys.exit(128 + 13)  # what a shell reports for a process ended by SIGPIPE
 
 
 def _fail(message: str, status: int = 2) -> None:

@@ -38,6 +38,8 @@ from tangrnn_core.trainer import TangrnnTrainer
 _SPECIAL_CKPT_PATHS = ("best", "last", "hpc")
 #: Verbs that take everything from a checkpoint and read no corpus.
 NO_DATA_SUBCOMMANDS = ("generate",)
+#: The largest seed every random generator a run seeds accepts (numpy's are 32-bit).
+MAX_SEED = 2**32 - 1
 #: Verbs that use the bundled model (:data:`~tangrnn_core.models.DEFAULT_MODEL`) when given no ``--ckpt_path``.
 BUNDLED_MODEL_SUBCOMMANDS = ("generate", "predict", "evaluate", "validate", "test")
 #: Model options that ``--ckpt_path`` does not override: they change how poems are written, not the network.
@@ -89,7 +91,8 @@ class TangrnnCLI(LightningCLI):
                 # Without one, the model keeps its random initial weights: a meaningless perplexity, gibberish.
                 raise CheckpointError(
                     f"`tangrnn {subcommand}` needs a trained model: pass --ckpt_path with a .ckpt file written by "
-                    "`tangrnn fit` (or --ckpt_path last for the newest run under trainer.default_root_dir)"
+                    "`tangrnn fit` (or --ckpt_path last for the newest run under trainer.default_root_dir), or "
+                    "leave out --config to use the bundled model"
                 )
             if ckpt_path is not None:
                 section["ckpt_path"] = resolve_checkpoint(ckpt_path, subcommand, section.get("trainer"))
@@ -116,6 +119,8 @@ class TangrnnCLI(LightningCLI):
         seed = self._get(self.config, "seed_everything")
         if seed is False:
             return
+        if seed is not True and seed is not None and not 0 <= int(seed) <= MAX_SEED:
+            raise ConfigError(f"seed_everything must be from 0 to {MAX_SEED} (numpy's range), got {seed}")
         seed = seed_everything(None if seed is True else seed, workers=True, verbose=False)
         if self.subcommand:
             self.config[self.subcommand]["seed_everything"] = seed
@@ -147,6 +152,7 @@ class TangrnnCLI(LightningCLI):
 def run_lightning_cli(args: Sequence[str]) -> TangrnnCLI:
     """Builds and runs the CLI on ``args`` (``fit``, ``validate``, ``test``, ``predict`` and their options)."""
     args = with_bundled_model(list(args))
+    _check_config_files(args)
     _quiet_lightning(args)
     keep_freed_memory()
     try:
@@ -181,25 +187,42 @@ def run_lightning_cli(args: Sequence[str]) -> TangrnnCLI:
 def with_bundled_model(args: list[str]) -> list[str]:
     """``args`` with ``--ckpt_path`` set to the bundled model where a verb that needs a model was given none.
 
-    The verbs that read a corpus then also take the bundled model's data options (the splits and forms its
-    figures were measured on) unless a ``--config`` is given; options given after them still win.
+    ``generate`` reads no corpus and always can. The verbs that read one (``evaluate``, ``predict``,
+    ``validate``, ``test``) take the bundled model only without a ``--config``, together with its data options
+    (the splits its figures were measured on; options given after them still win): a config is the user's own
+    run, and scoring another model on it would be a silent mix-up.
     """
     verb_index = next((i for i, arg in enumerate(args) if arg in TangrnnCLI.subcommands()), None)
     if verb_index is None or args[verb_index] not in BUNDLED_MODEL_SUBCOMMANDS:
         return args
     verb, rest = args[verb_index], args[verb_index + 1 :]
-    if _has_option(rest, "--ckpt_path") or _has_option(rest, "-h", "--help"):
+    if _has_option(rest, "--ckpt_path", "-h", "--help"):
+        return args
+    if verb not in NO_DATA_SUBCOMMANDS and _has_option(rest, "--config", "-c"):
         return args
     from tangrnn_core.models import DEFAULT_MODEL, bundled_model
 
     model = bundled_model(DEFAULT_MODEL)
     extra = ["--ckpt_path", str(model.path)]
     if verb not in NO_DATA_SUBCOMMANDS:
-        if not _has_option(rest, "--config", "-c"):
-            extra = ["--data", json.dumps(model.data_options, ensure_ascii=False), *extra]
+        extra = ["--data", json.dumps(model.data_options, ensure_ascii=False), *extra]
         # Figures refer to a model: say which one, on stderr, so that stdout stays the command's own.
         print(f"tangrnn: no --ckpt_path: using the bundled model {model.name} (`tangrnn models`)", file=sys.stderr)
     return [*args[: verb_index + 1], *extra, *rest]
+
+
+def _check_config_files(args: Sequence[str]) -> None:
+    """Refuses a ``--config`` file that is no text (a checkpoint given as a config, say) before jsonargparse
+    fails on it with a decoding error."""
+    for name in _config_files(args):
+        path = Path(name)
+        if not path.is_file():
+            continue  # YAML text, or a missing file: the parser reports those
+        try:
+            path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            hint = " (a checkpoint goes to --ckpt_path)" if path.suffix in (".ckpt", ".pt") else ""
+            raise ConfigError(f"config file {path} is not UTF-8 YAML text{hint}; pass a config written in YAML") from None
 
 
 def _has_option(args: Sequence[str], *names: str) -> bool:

@@ -267,10 +267,17 @@ class PoetryModel(pl.LightningModule):
         return write_poems(self.net, self.vocabulary, request)
 
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(self.parameters())
+        # torch checks its options (a negative learning rate, betas out of range) only when built, here.
+        try:
+            optimizer = self.optimizer_factory(self.parameters())
+        except (ValueError, TypeError) as error:
+            raise ConfigError(f"model.optimizer refused its options ({error}); fix model.optimizer.init_args") from error
         if self.lr_scheduler_factory is None:
             return optimizer
-        scheduler = self.lr_scheduler_factory(optimizer)
+        try:
+            scheduler = self.lr_scheduler_factory(optimizer)
+        except (ValueError, TypeError) as error:
+            raise ConfigError(f"model.lr_scheduler refused its options ({error}); fix model.lr_scheduler.init_args") from error
         if isinstance(scheduler, WarmupCosine) and scheduler.total_steps is None:
             estimate = self.trainer.estimated_stepping_batches
             scheduler.total_steps = int(estimate) if math.isfinite(estimate) else None

@@ -14,6 +14,7 @@ import os
 import random
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -187,11 +188,18 @@ def batch(trained_run, small_corpus, tmp_path_factory):
         "truncated_ckpt": {"argv": ["validate", "--config", str(config), "--ckpt_path", str(truncated_ckpt)]},
         "missing_ckpt": {"argv": ["test", "--config", str(config), "--ckpt_path", str(tmp / "nope.ckpt")]},
         "no_ckpt": {"argv": ["predict", "--config", str(config)]},
+        "bundled_predict": {"argv": ["predict", "--data.predict_poems", "2"]},
         "best_ckpt": {"argv": ["validate", "--config", str(config), "--ckpt_path", "best"]},
         "no_last_ckpt": {"argv": ["test", "--config", str(config), "--ckpt_path", "last"]},
         "truncated_resume": {"argv": [*fit, "--ckpt_path", str(truncated_ckpt)]},
         "garbage_ckpt": {"argv": ["predict", "--config", str(config), "--ckpt_path", str(garbage_ckpt)]},
         "pickled_ckpt": {"argv": ["test", "--config", str(config), "--ckpt_path", str(pickled_ckpt)]},
+        # options torch or Lightning refuse only once the objects are built
+        "negative_lr": {"argv": [*fit, "--model.optimizer.init_args.lr", "-0.1"]},
+        "negative_epochs": {"argv": [*fit, "--trainer.max_epochs", "-3"]},
+        "ckpt_as_config": {"argv": ["fit", "--config", ckpt]},
+        "huge_seed": {"argv": [*fit, "--seed_everything", str(2**64)]},
+        "val_interval_over_epoch": {"argv": [*fit, "--trainer.val_check_interval", "100000"]},
         # tracebacks on request
         "debug_flag": {"argv": [*fit, "--data.corpus", "/nope.jsonl", "--debug"]},
         "debug_env": {"argv": [*fit, "--data.corpus", "/nope.jsonl"], "env": {"TANGRNN_DEBUG": "1"}},
@@ -241,6 +249,13 @@ def test_predict_writes_the_requested_number_of_poems(batch):
     assert len(poems) == 3, result.stdout
     for poem in poems:  # one verse per line, as generate prints them (a free poem may stop without a mark)
         assert all(line[-1] in "，。？！；：" for line in poem.splitlines()[:-1]), poem
+
+
+def test_predict_without_a_checkpoint_uses_the_bundled_model_and_says_so(batch):
+    result = batch[0]["bundled_predict"]
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "using the bundled model tang-lstm" in result.stderr
+    assert len([poem for poem in result.stdout.strip().split("\n\n") if CJK.search(poem)]) == 2, result.stdout
 
 
 def test_sample_temperature_on_the_command_line_is_not_overridden_by_the_checkpoint(batch):
@@ -315,7 +330,12 @@ def test_help_and_options(batch):
         ("garbage_ckpt", ["garbage.ckpt", "truncated, corrupt or no checkpoint"]),
         ("pickled_ckpt", ["pickled.ckpt", "not a tangrnn checkpoint", "pickled Python objects"]),
         ("missing_ckpt", ["nope.ckpt", "does not exist"]),
-        ("no_ckpt", ["`tangrnn predict` needs a trained model", "--ckpt_path"]),
+        ("no_ckpt", ["`tangrnn predict` needs a trained model", "--ckpt_path", "leave out --config"]),
+        ("negative_lr", ["model.optimizer refused its options", "Invalid learning rate: -0.1", "init_args"]),
+        ("negative_epochs", ["max_epochs", "-3", "fix the trainer options"]),
+        ("ckpt_as_config", ["is not UTF-8 YAML text", "--ckpt_path"]),
+        ("huge_seed", ["seed_everything must be from 0 to 4294967295", str(2**64)]),
+        ("val_interval_over_epoch", ["trainer.val_check_interval (100000) is more than", "check_val_every_n_epoch"]),
         ("best_ckpt", ["--ckpt_path best", "best-step=N.ckpt"]),
         ("no_last_ckpt", ["--ckpt_path last", "no last*.ckpt under"]),
     ],
@@ -385,3 +405,11 @@ def test_known_foreign_errors_become_messages_with_a_fix():
     assert cuda.startswith("out of memory (tried to allocate 20.00 MiB); lower --batch_size")
     assert "--data.batch_size" in _known_user_error(MemoryError())
     assert _known_user_error(ValueError("something else")) is None
+
+
+def test_a_reader_that_goes_away_ends_generate_quietly(tmp_path):
+    # `tangrnn generate ... | head -1`: no traceback, no error line; the status a shell gives SIGPIPE.
+    command = f"{sys.executable} -m tangrnn_core generate --form 五绝 --num_poems 3000 --batch_size 64 | head -1"
+    result = subprocess.run(["bash", "-c", command + "; echo status=${PIPESTATUS[0]}"], capture_output=True, text=True, timeout=300)
+    assert result.stdout.splitlines()[-1] == "status=141", result.stdout + result.stderr
+    assert len(result.stdout.splitlines()) == 2 and result.stderr == ""

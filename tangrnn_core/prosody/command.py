@@ -117,7 +117,8 @@ def _read_input(args: argparse.Namespace) -> str:
             raise ConfigError(f"{args.file} is a folder; pass a text file with the poems") from None
         except UnicodeDecodeError:
             raise ConfigError(f"{args.file} is not UTF-8 text; convert it to UTF-8") from None
-    if args.file is None and sys.stdin.isatty():
+    # A closed standard input (`<&-`, some schedulers) leaves sys.stdin None: no poem, as with a terminal.
+    if args.file is None and (sys.stdin is None or sys.stdin.isatty()):
         raise ConfigError("no poem given: pass it as an argument, with --file PATH, or on standard input")
     return sys.stdin.read()
 

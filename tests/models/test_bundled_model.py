@@ -38,9 +38,9 @@ def test_verbs_without_a_checkpoint_get_the_bundled_model():
     evaluate = with_bundled_model(["evaluate", "--form", "all"])
     assert evaluate[:2] == ["evaluate", "--data"] and evaluate[3:5] == ["--ckpt_path", path]
     assert json.loads(evaluate[2]) == bundled_model().data_options
-    # a config of the user's decides the data; an explicit checkpoint or fit is left alone
-    assert with_bundled_model(["test", "--config", "c.yaml"]) == ["test", "--ckpt_path", path, "--config", "c.yaml"]
-    for args in (["generate", "--ckpt_path", "x.ckpt"], ["generate", "--ckpt_path=x.ckpt"], ["fit", "--config", "c"], ["generate", "--help"]):
+    # a config is the user's own run, an explicit checkpoint wins, fit trains
+    assert with_bundled_model(["generate", "--config", "g.yaml"]) == ["generate", "--ckpt_path", path, "--config", "g.yaml"]
+    for args in (["test", "--config", "c.yaml"], ["evaluate", "-c", "c.yaml"], ["generate", "--ckpt_path", "x.ckpt"], ["generate", "--ckpt_path=x.ckpt"], ["fit", "--config", "c"], ["generate", "--help"]):
         assert with_bundled_model(list(args)) == args
 
 

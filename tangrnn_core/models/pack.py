@@ -79,7 +79,7 @@ def pack_model(
     checkpoint = _read_checkpoint(Path(ckpt_path))
     if config is None:
         config = _run_config(Path(ckpt_path))
-    card = model_card(checkpoint, name, weights, evaluation, trained_on, config)
+    card = model_card(checkpoint, ckpt_path, name, weights, evaluation, trained_on, config)
     slim = {
         "state_dict": _cast(checkpoint["state_dict"], WEIGHT_DTYPES[weights]),
         "hyper_parameters": checkpoint["hyper_parameters"],
@@ -98,6 +98,7 @@ def pack_model(
 
 def model_card(
     checkpoint: dict[str, Any],
+    ckpt_path: str | Path,
     name: str,
     weights: str,
     evaluation: dict[str, Any] | None,
@@ -125,6 +126,7 @@ def model_card(
         "global_step": int(checkpoint.get("global_step", 0)),
         "epoch": int(checkpoint.get("epoch", 0)),
         "val_perplexity": _val_perplexity(checkpoint),
+        "training_minutes": _training_minutes(ckpt_path),
         "trained_on": trained_on,
         "config": config,
         "packed": datetime.date.today().isoformat(),
@@ -156,7 +158,8 @@ def render_card(card: dict[str, Any]) -> str:
         f"| vocabulary | {card['vocabulary_size']:,} characters |",
         f"| corpus | {card['corpus']}, sha256 `{card['corpus_sha256']}` |",
         f"| data | {data} |",
-        f"| training | {card['global_step']:,} steps ({card['epoch'] + 1} epochs begun); {card['trained_on'] or 'not recorded'} |",
+        f"| training | {card['global_step']:,} steps ({card['epoch'] + 1} epochs begun){_duration(card.get('training_minutes'))}; "
+        f"{card['trained_on'] or 'hardware not recorded'} |",
         f"| validation perplexity | {_figure(card['val_perplexity'])} (regular-form validation split) |",
         f"| test perplexity | {_figure(test)} (regular-form test split, measured once) |",
         f"| packed | {card['packed']} |",
@@ -171,6 +174,29 @@ def render_card(card: dict[str, Any]) -> str:
         dumped = yaml.safe_dump(card["config"], allow_unicode=True, sort_keys=False).rstrip()
         lines += ["", "## The training config", "", "```yaml", dumped, "```"]
     return "\n".join(lines) + "\n"
+
+
+def _duration(minutes: float | None) -> str:
+    if minutes is None:
+        return ""
+    hours, rest = divmod(round(minutes), 60)
+    return f" in {hours} h {rest} min" if hours else f" in {rest} min"
+
+
+def _training_minutes(ckpt_path: str | Path) -> float | None:
+    """Wall-clock minutes from the start of the checkpoint's run to its last logged value (TensorBoard log of
+    ``<run>/``, beside ``checkpoints/``); ``None`` without one."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = Path(ckpt_path).resolve().parent.parent
+    spans = []
+    for events in run.glob("events.out.tfevents*"):
+        accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        accumulator.Reload()
+        times = [event.wall_time for tag in accumulator.Tags()["scalars"] for event in accumulator.Scalars(tag)]
+        if times:
+            spans.append(max(times) - accumulator.FirstEventTimestamp())
+    return round(sum(spans) / 60, 1) if spans else None
 
 
 def _figure(value: float | None) -> str:

@@ -109,7 +109,8 @@ class ArchitectureRegistry:
         if len(sources) > 1:
             both = " and ".join(source.describe() for source in sources)
             raise PluginError(
-                f"architecture name '{name}' is registered twice, by {both}; uninstall one of these distributions"
+                f"architecture name '{name}' is registered twice, by {both}; uninstall one of these distributions, "
+                "or name the class by its path instead (--model.architecture package.module.Class)"
             )
         return self._load(sources[0])
 
@@ -176,6 +177,11 @@ def check_architecture_class(cls: object, source: PluginSource) -> type[Architec
         raise PluginError(
             f"architecture plugin '{source.name}' ({source.describe()}) declares no plugin_api; "
             f"set `plugin_api = {max(SUPPORTED_PLUGIN_APIS)}` on the class"
+        )
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise PluginError(
+            f"architecture plugin '{source.name}' ({source.describe()}) declares plugin_api = {version!r}, which "
+            f"is no version number; set `plugin_api = {max(SUPPORTED_PLUGIN_APIS)}` (an int) on the class"
         )
     if version not in SUPPORTED_PLUGIN_APIS:
         supported = ", ".join(str(v) for v in sorted(SUPPORTED_PLUGIN_APIS))

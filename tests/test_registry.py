@@ -71,7 +71,7 @@ def test_duplicate_names_are_refused_naming_both(site):
 
 def test_duplicate_of_a_builtin_is_refused(site):
     make_distribution(site, "fake-clash", {"lstm": "fake_clash:Tiny"}, {"fake_clash": GOOD_MODULE})
-    with pytest.raises(PluginError, match="registered twice"):
+    with pytest.raises(PluginError, match="registered twice.*or name the class by its path"):
         ArchitectureRegistry().get("lstm")
 
 
@@ -92,6 +92,10 @@ def test_unknown_name_lists_the_available_ones():
             "needs plugin API 99",
         ),
         ("class Net:\n    plugin_api = 1\n", "not a subclass"),
+        (
+            "from tangrnn_core.api import Architecture\nclass Net(Architecture):\n    plugin_api = '1'\n",
+            r"declares plugin_api = '1', which is no version number; set `plugin_api = 1` \(an int\)",
+        ),
     ],
 )
 def test_contract_is_checked(site, body, expected):

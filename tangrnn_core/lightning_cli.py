@@ -32,6 +32,7 @@ from tangrnn_core.data.datamodule import PoetryDataModule
 from tangrnn_core.errors import CheckpointError, ConfigError
 from tangrnn_core.evaluation.callback import SampleQuality
 from tangrnn_core.module import CHECKPOINT_FORMAT, PoetryModel
+from tangrnn_core.precision import precision_for
 from tangrnn_core.trainer import TangrnnTrainer
 
 #: ``--ckpt_path`` values that name no file (``best`` and ``last`` are resolved by :func:`resolve_checkpoint`).
@@ -40,6 +41,8 @@ _SPECIAL_CKPT_PATHS = ("best", "last", "hpc")
 NO_DATA_SUBCOMMANDS = ("generate",)
 #: The largest seed every random generator a run seeds accepts (numpy's are 32-bit).
 MAX_SEED = 2**32 - 1
+#: Verbs whose precision follows the hardware when none is set (evaluate reports figures in fp32 unless told).
+HARDWARE_PRECISION_SUBCOMMANDS = ("fit", "validate", "test")
 #: Verbs that use the bundled model (:data:`~tangrnn_core.models.DEFAULT_MODEL`) when given no ``--ckpt_path``.
 BUNDLED_MODEL_SUBCOMMANDS = ("generate", "predict", "evaluate", "validate", "test")
 #: Model options that ``--ckpt_path`` does not override: they change how poems are written, not the network.
@@ -133,6 +136,12 @@ class TangrnnCLI(LightningCLI):
             raise ConfigError(
                 "trainer.use_distributed_sampler must stay false: tangrnn's bucketing sampler shards batches itself"
             )
+        if self.subcommand in HARDWARE_PRECISION_SUBCOMMANDS and config["trainer"].get("precision") is None:
+            choice = precision_for(config["trainer"].get("accelerator"))
+            if choice is not None:
+                # Set in the config, so that the run's saved config.yaml says what it trained with.
+                config["trainer"]["precision"] = choice[0]
+                _say(f"tangrnn: precision {choice[0]}: {choice[1]} (set trainer.precision to choose)")
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Any:
         config["plugins"] = with_atomic_checkpoints(config.get("plugins"), config.get("strategy"))
@@ -147,6 +156,11 @@ class TangrnnCLI(LightningCLI):
         for batch in self.trainer.predict_loop.predictions or []:
             print_poems(batch, "text", first=printed)
             printed += len(batch)
+
+
+@rank_zero_only
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def run_lightning_cli(args: Sequence[str]) -> TangrnnCLI:

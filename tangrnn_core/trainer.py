@@ -14,7 +14,13 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from tangrnn_core.data.forms import classify, split_lines_with_marks
 from tangrnn_core.decoding.quantize import WeightFormat, weights_for_decoding
-from tangrnn_core.decoding.request import DEFAULT_BATCH_SIZE, PoemRequest, write_poems
+from tangrnn_core.decoding.request import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_TEMPERATURE,
+    DEFAULT_TOP_P,
+    PoemRequest,
+    write_poems,
+)
 from tangrnn_core.evaluation.evaluate import print_report, run_evaluation
 
 _Path = str | Path | None
@@ -89,9 +95,9 @@ class TangrnnTrainer(pl.Trainer):
         template: str | None = None,
         num_poems: int = 4,
         batch_size: int = DEFAULT_BATCH_SIZE,
-        temperature: float = 0.8,
+        temperature: float = DEFAULT_TEMPERATURE,
         top_k: int = 0,
-        top_p: float = 1.0,
+        top_p: float = DEFAULT_TOP_P,
         num_beams: int = 1,
         no_repeat: bool = False,
         seed: int | None = None,

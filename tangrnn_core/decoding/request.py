@@ -40,6 +40,9 @@ FREE_MAX_LENGTH = 128
 #: write about a fifth more poems a second than 256 and as many as 2,048; memory grows by about 0.27 MB a row
 #: for a vocabulary of 5,800 (0.7 GB at 1,024, 2.6 GB at 8,192), so unbounded batches would exhaust memory.
 DEFAULT_BATCH_SIZE = 1024
+#: Sampling defaults of every verb that writes poems (`generate`, `predict`, `evaluate`, training samples).
+DEFAULT_TEMPERATURE = 0.8
+DEFAULT_TOP_P = 1.0
 
 
 @dataclass(frozen=True)
@@ -82,9 +85,9 @@ class PoemRequest:
     prefix: str | None = None
     num_poems: int = 4
     batch_size: int = DEFAULT_BATCH_SIZE
-    temperature: float = 0.8
+    temperature: float = DEFAULT_TEMPERATURE
     top_k: int = 0
-    top_p: float = 1.0
+    top_p: float = DEFAULT_TOP_P
     num_beams: int = 1
     no_repeat: bool = False
     seed: int | None = None

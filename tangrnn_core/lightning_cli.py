@@ -334,6 +334,10 @@ def check_checkpoint(ckpt_path: str | Path) -> None:
         raise CheckpointError(f"checkpoint path {path} is a folder, not a file; {fix}")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except PermissionError as error:  # an intact file this user may not read is no damaged one
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: permission denied; check the file's permissions or run as its owner"
+        ) from error
     except Exception as error:  # torch.load fails in many ways on a damaged or foreign file
         # torch names the refused global two ways: "Unsupported global: GLOBAL x" and, for a blocked module,
         # "unsupported GLOBAL posix.system whose module posix is blocked"

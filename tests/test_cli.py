@@ -413,3 +413,19 @@ def test_a_reader_that_goes_away_ends_generate_quietly(tmp_path):
     result = subprocess.run(["bash", "-c", command + "; echo status=${PIPESTATUS[0]}"], capture_output=True, text=True, timeout=300)
     assert result.stdout.splitlines()[-1] == "status=141", result.stdout + result.stderr
     assert len(result.stdout.splitlines()) == 2 and result.stderr == ""
+
+
+def test_a_checkpoint_the_user_may_not_read_is_not_called_corrupt(tmp_path, monkeypatch):
+    from tangrnn_core.errors import CheckpointError
+    from tangrnn_core.lightning_cli import check_checkpoint
+
+    path = tmp_path / "private.ckpt"
+    path.write_bytes(b"PK")
+
+    def refuse(*args, **kwargs):  # what torch.load raises for a file without read permission (root reads all)
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(torch, "load", refuse)
+    with pytest.raises(CheckpointError, match="permission denied; check the file's permissions") as caught:
+        check_checkpoint(path)
+    assert "corrupt" not in str(caught.value)

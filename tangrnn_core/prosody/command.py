@@ -1,8 +1,9 @@
 """The ``tangrnn check`` verb: does a poem follow the rules of regulated verse?
 
 Reads one or more poems (an argument, ``--file``, or standard input), prints for each its form, the pattern it
-follows, its rhyme group and every fault by line and position, and exits with 0 when every poem passes, 1 when
-one has violations, 2 for input it cannot check (nothing given, or not 五绝 七绝 五律 七律).
+follows, its rhyme group and every fault by line and position, and exits with the worst: 0 when every poem
+passes, 1 when one has violations, 2 for input it cannot check (nothing given, or a poem not 五绝 七绝 五律 七律;
+among several, that poem is reported in its place and the others are checked).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 from tangrnn_core.data.normalize import LINE_END_MARKS, normalize_poem
 from tangrnn_core.errors import ConfigError
 from tangrnn_core.prosody.checker import CheckResult, check_poem
+from tangrnn_core.prosody.patterns import pattern_named
 
 __all__ = ["build_parser", "run", "split_poems", "prepare_text"]
 
@@ -30,7 +32,8 @@ Violations fail a poem: a tone against the pattern, an unrhymed line ending in �
 group. Warnings do not, unless --strict: 孤平, 三平尾, and a rhyme from a neighbouring group (邻韵, such as 东
 and 冬; 首句借邻韵 on a first line). Characters whose tone no source knows are listed, never counted.
 
-Exit status: 0 every poem passes, 1 a poem has violations, 2 input that cannot be checked.
+Exit status, the worst of the poems': 0 every poem passes, 1 a poem has violations, 2 input that cannot be
+checked (among several poems, such a poem is reported in its place and the others are still checked).
 """
 
 _BLANK_LINES = re.compile(r"\n\s*\n")
@@ -84,22 +87,43 @@ def run(argv: list[str]) -> int:
     poems = split_poems(text)
     if not poems:
         raise ConfigError("no poem given: pass it as an argument, with --file PATH, or on standard input")
-    results = []
-    for number, poem in enumerate(poems, start=1):
-        try:
-            results.append(check_poem(prepare_text(poem), tones=args.tones, strict=args.strict, pattern=args.pattern))
-        except ConfigError as error:
-            where = f"poem {number} ({_excerpt(poem)}): " if len(poems) > 1 else ""
-            raise ConfigError(f"{where}{error}") from None
-    for index, result in enumerate(results):
-        if args.output == "json":
+    if args.pattern not in (None, "auto"):
+        pattern_named(args.pattern, "五绝")  # an unknown name is the command's error, not every poem's
+    if len(poems) == 1:
+        results: list[CheckResult | ConfigError] = [_check(poems[0], args)]
+        if isinstance(results[0], ConfigError):
+            raise results[0]
+    else:
+        results = [_check(poem, args) for poem in poems]
+    unchecked = []
+    for index, (poem, result) in enumerate(zip(poems, results)):
+        if isinstance(result, ConfigError):
+            # One poem that cannot be checked is reported in its place; the others still are.
+            unchecked.append(f"poem {index + 1} ({_excerpt(poem)}): {result}")
+            if args.output == "json":
+                print(json.dumps({"poem": poem, "error": str(result)}, ensure_ascii=False), flush=True)
+            else:
+                print(("\n" if index else "") + f"poem {index + 1} cannot be checked: {result}", flush=True)
+        elif args.output == "json":
             print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
         else:
             print(("\n" if index else "") + format_result(result), flush=True)
+    checked = [r for r in results if isinstance(r, CheckResult)]
     if args.output == "text" and len(results) > 1:
-        passed = sum(r.passed for r in results)
-        print(f"\n{len(results)} poems: {passed} pass, {len(results) - passed} fail")
-    return 0 if all(r.passed for r in results) else 1
+        passed = sum(r.passed for r in checked)
+        tail = f", {len(unchecked)} cannot be checked" if unchecked else ""
+        print(f"\n{len(results)} poems: {passed} pass, {len(checked) - passed} fail{tail}", flush=True)
+    if unchecked:
+        more = f" (and {len(unchecked) - 1} more)" if len(unchecked) > 1 else ""
+        raise ConfigError(f"{unchecked[0]}{more}; the other poems are reported above")
+    return 0 if all(r.passed for r in checked) else 1
+
+
+def _check(poem: str, args: argparse.Namespace) -> CheckResult | ConfigError:
+    try:
+        return check_poem(prepare_text(poem), tones=args.tones, strict=args.strict, pattern=args.pattern)
+    except ConfigError as error:
+        return error
 
 
 def _read_input(args: argparse.Namespace) -> str:

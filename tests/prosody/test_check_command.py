@@ -126,6 +126,13 @@ def test_input_it_cannot_check(results, case, fragment):
     assert_one_line_error(result, fragment)
 
 
+def test_one_poem_that_cannot_be_checked_does_not_hide_the_others(results):
+    result = results["irregular among several"]
+    assert "平起首句不入韵" in result.stdout or "仄起首句不入韵" in result.stdout  # poem 1, checked
+    assert "poem 2 cannot be checked: not a regular form" in result.stdout
+    assert "2 poems: 1 pass, 0 fail, 1 cannot be checked" in result.stdout
+
+
 def test_standard_input():
     process = subprocess.run(
         [sys.executable, "-m", "tangrnn_core", "check", "--output", "json"],

@@ -248,3 +248,17 @@ def test_a_template_takes_tones_and_rhyme(results):
     for poem in poems:
         assert poem.startswith("白日") and classify(poem) == Form.WUJUE
         assert check_poem(poem).passed, poem
+
+
+def test_requests_that_would_exhaust_memory_are_refused_before_decoding(tmp_path):
+    # Beams alone used to exceed --batch_size, and a huge batch grew until the kernel killed the process.
+    results = run_batch(
+        {
+            "beams": {"argv": ["generate", "--form", "五绝", "--num_beams", "1000000"]},
+            "batch": {"argv": ["generate", "--form", "五绝", "--num_poems", "10000000", "--batch_size", "100000000"]},
+        },
+        tmp_path,
+    )
+    assert_one_line_error(results["beams"], "--num_beams 1000000 needs 1,000,000 rows", "more than --batch_size 1,024")
+    assert_one_line_error(results["batch"], "a batch of 10,000,000 rows needs about", "GiB", "lower --batch_size to at most")
+    assert results["beams"].stdout == "" and results["batch"].stdout == ""

@@ -40,6 +40,9 @@ FREE_MAX_LENGTH = 128
 #: write about a fifth more poems a second than 256 and as many as 2,048; memory grows by about 0.27 MB a row
 #: for a vocabulary of 5,800 (0.7 GB at 1,024, 2.6 GB at 8,192), so unbounded batches would exhaust memory.
 DEFAULT_BATCH_SIZE = 1024
+#: Decoding memory a row takes per character of the vocabulary: the scores, their masks and the sampler's
+#: buffers, about a dozen float vectors (measured: 0.27 MB a row for a vocabulary of 5,800).
+ROW_BYTES_PER_CHARACTER = 48
 #: Sampling defaults of every verb that writes poems (`generate`, `predict`, `evaluate`, training samples).
 DEFAULT_TEMPERATURE = 0.8
 DEFAULT_TOP_P = 1.0
@@ -257,6 +260,7 @@ def write_poems(
         raise ConfigError(f"num_poems must be at least 1, got {request.num_poems}")
     if request.batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {request.batch_size}")
+    _check_memory(vocabulary, request)
     title = _title_ids(architecture, vocabulary, request)
     seed = request.seed if request.seed is not None else secrets.randbits(62)
     device = next(architecture.parameters()).device
@@ -272,6 +276,39 @@ def write_poems(
             on_batch(batch)
         poems += batch
     return poems
+
+
+def _check_memory(vocabulary: Vocabulary, request: PoemRequest) -> None:
+    """Refuses, before any decoding, a request whose rows cannot stay within ``batch_size`` or whose batch would
+    not fit in the memory available (the alternative is the kernel's out-of-memory killer, minutes later)."""
+    beams = max(1, request.num_beams)
+    if beams > request.batch_size:
+        raise ConfigError(
+            f"--num_beams {beams} needs {beams:,} rows for a single poem, more than --batch_size {request.batch_size:,}; "
+            "lower --num_beams or raise --batch_size"
+        )
+    rows = min(request.batch_size - request.batch_size % beams, request.num_poems * beams)
+    needed = rows * len(vocabulary) * ROW_BYTES_PER_CHARACTER
+    available = available_memory()
+    if available is not None and needed > available:
+        per_row = len(vocabulary) * ROW_BYTES_PER_CHARACTER
+        raise ConfigError(
+            f"a batch of {rows:,} rows needs about {needed / 2**30:.1f} GiB for this vocabulary of {len(vocabulary):,}, "
+            f"but {available / 2**30:.1f} GiB is available; lower --batch_size to at most {available // per_row:,} "
+            "(more poems are written in successive batches)"
+        )
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the system can give without swapping (Linux's MemAvailable); ``None`` where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def _write_batch(

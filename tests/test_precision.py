@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from conftest import tiny_config
+from lightning.pytorch.utilities import rank_zero_only
 from tangrnn_core import cli
 from tangrnn_core.precision import choose_precision, training_device
 
@@ -28,6 +29,8 @@ def test_other_devices_keep_lightnings_default():
 def test_fit_without_a_precision_takes_the_hardware_choice_and_says_why(tmp_path, small_corpus, monkeypatch, capsys, units, expected, why):
     monkeypatch.setattr("tangrnn_core.decoding.quantize.has_bf16_units", lambda device: units)
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    # An earlier in-process run under a patched cluster environment leaves Lightning's rank behind.
+    monkeypatch.setattr(rank_zero_only, "rank", 0)
     config = tiny_config(tmp_path, small_corpus, max_steps=2, val_check_interval=2, precision=None)
     cli.main(["fit", "--config", str(config)])
     err = capsys.readouterr().err

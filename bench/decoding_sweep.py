@@ -34,8 +34,7 @@ def load_model(path: str | Path):
     from tangrnn_core.lightning_cli import check_checkpoint
     from tangrnn_core.module import PoetryModel
 
-    check_checkpoint(path)
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    checkpoint = check_checkpoint(path)
     hparams = {key: value for key, value in checkpoint["hyper_parameters"].items() if not key.startswith("_")}
     model = PoetryModel(**hparams)
     model.on_load_checkpoint(checkpoint)

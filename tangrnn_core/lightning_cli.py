@@ -316,8 +316,10 @@ def _get(namespace: Any, key: str) -> Any:
     return namespace.get(key) if hasattr(namespace, "get") else getattr(namespace, key, None)
 
 
-def check_checkpoint(ckpt_path: str | Path) -> None:
-    """Refuses, with a one-line :class:`CheckpointError`, a ``--ckpt_path`` that is no usable tangrnn checkpoint.
+def check_checkpoint(ckpt_path: str | Path) -> dict[str, Any] | None:
+    """Refuses, with a one-line :class:`CheckpointError`, a ``--ckpt_path`` that is no usable tangrnn checkpoint;
+    returns the checkpoint it read (``None`` for the special values left to Lightning), so that a caller that
+    needs it does not read it again.
 
     Runs before Lightning reads the file, so that a missing, truncated or foreign file is reported as such
     rather than as Lightning's ``KeyError`` or torch's zip-reader error. Lightning's special values (``last``,
@@ -325,7 +327,7 @@ def check_checkpoint(ckpt_path: str | Path) -> None:
     """
     text = str(ckpt_path)
     if text in _SPECIAL_CKPT_PATHS or text.startswith("registry") or "://" in text:
-        return
+        return None
     path = Path(text)
     fix = "pass a .ckpt file written by `tangrnn fit` (under <default_root_dir>/lightning_logs/version_N/checkpoints/)"
     if not path.exists():
@@ -367,6 +369,7 @@ def check_checkpoint(ckpt_path: str | Path) -> None:
             f"{path} is a tangrnn checkpoint of format {version}, but this tangrnn reads format "
             f"{CHECKPOINT_FORMAT} and older; upgrade tangrnn"
         )
+    return checkpoint
 
 
 # -- parse errors --------------------------------------------------------------------------------------------

@@ -5,25 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tangrnn_core.errors import ConfigError
+from tangrnn_core.cli import _OneLineArgumentParser
 from tangrnn_core.models.catalogue import DEFAULT_MODEL, MODELS_DIR, bundled_model, bundled_models
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse whose usage errors are one :class:`ConfigError` line, as everywhere in tangrnn."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise ConfigError(f"{message}; run `{self.prog} --help` for the usage")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``tangrnn models``."""
-    parser = _Parser(
+    parser = _OneLineArgumentParser(
         prog="tangrnn models",
         description="The trained models that ship with tangrnn. Without a verb: list them. "
         f"generate, predict, evaluate, validate and test use '{DEFAULT_MODEL}' when given no --ckpt_path.",
     )
-    verbs = parser.add_subparsers(dest="verb", metavar="{list,card,pack}", parser_class=_Parser)
+    verbs = parser.add_subparsers(dest="verb", metavar="{list,card,pack}", parser_class=_OneLineArgumentParser)
     verbs.add_parser("list", prog="tangrnn models list", help="list the bundled models (the default verb)")
     card = verbs.add_parser("card", prog="tangrnn models card", help="print a bundled model's card (Markdown)")
     card.add_argument("name", nargs="?", default=DEFAULT_MODEL, help=f"the model (default: {DEFAULT_MODEL})")

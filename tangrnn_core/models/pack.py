@@ -206,8 +206,7 @@ def _figure(value: float | None) -> str:
 def _read_checkpoint(path: Path) -> dict[str, Any]:
     from tangrnn_core.lightning_cli import check_checkpoint
 
-    check_checkpoint(path)
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return check_checkpoint(path)
 
 
 def _run_config(ckpt_path: Path) -> dict[str, Any] | None:

@@ -45,6 +45,21 @@ class WarmupCosine(LambdaLR):
         self.final_ratio = final_ratio
         super().__init__(optimizer, self._factor)
 
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restores the step count and base rates, keeping this run's shape of the schedule.
+
+        The config is the source of truth for the shape (warm-up, length, final ratio), the checkpoint for the
+        progress: a run resumed with a larger ``max_steps`` follows the longer cosine from where it stopped
+        instead of staying at the old final rate.
+        """
+        shape = {"warmup_steps": self.warmup_steps, "total_steps": self.total_steps, "final_ratio": self.final_ratio}
+        super().load_state_dict(state_dict)
+        self.__dict__.update(shape)
+        # The optimiser's rates follow at once, so the first step after resuming uses the new shape.
+        for group, base, factor in zip(self.optimizer.param_groups, self.base_lrs, self.lr_lambdas):
+            group["lr"] = base * factor(self.last_epoch)
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
     def _factor(self, step: int) -> float:
         if step < self.warmup_steps:
             return (step + 1) / self.warmup_steps

@@ -248,3 +248,20 @@ def test_token_perplexity_matches_hand_computation_and_torchmetrics():
     metric.reset()
     metric.update(torch.tensor(0.0), 0)
     assert metric.compute() == pytest.approx(1.0)
+
+
+def test_resumed_schedule_keeps_the_configured_length_and_the_saved_progress():
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=2.0)
+    short = WarmupCosine(optimizer, warmup_steps=0, total_steps=10, final_ratio=0.1)
+    for _ in range(10):
+        optimizer.step()
+        short.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.2)  # the end of the short schedule
+    saved = short.state_dict()
+
+    resumed_optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=2.0)
+    longer = WarmupCosine(resumed_optimizer, warmup_steps=0, total_steps=20, final_ratio=0.1)
+    longer.load_state_dict(saved)
+    assert longer.last_epoch == 10 and longer.total_steps == 20
+    # Half way through the longer cosine, not stuck at the short one's final rate.
+    assert resumed_optimizer.param_groups[0]["lr"] == pytest.approx(2.0 * (0.1 + 0.9 * 0.5))

@@ -1,44 +1,123 @@
-"""The ``tangrnn`` command: LightningCLI's verbs (fit, validate, test, predict) plus tangrnn's own.
+"""The ``tangrnn`` command: one table, :data:`VERBS`, maps every verb to the function that runs it.
 
-tangrnn's own verbs that are no Trainer method (``plugins``, ``data``, ``check``) are dispatched here before LightningCLI
-is built. Errors a user can fix are printed as one line with exit status 2; ``--debug`` (or
-``TANGRNN_DEBUG=1``) shows the traceback instead. A stop from outside exits as Unix shells report signals: 130
-after Ctrl-C (SIGINT), 143 after SIGTERM.
+LightningCLI's verbs (fit, validate, test, predict, and tangrnn's generate and evaluate) go to
+:func:`~tangrnn_core.lightning_cli.run_lightning_cli`; tangrnn's own verbs, which are no Trainer method
+(``plugins``, ``models``, ``data``, ``check``), to their modules. A verb's module is imported only when the verb
+runs, so that ``tangrnn --help`` and a mistyped verb answer at once instead of after importing torch and
+Lightning.
+
+Errors a user can fix are printed as one line, ``tangrnn: error: ...``, with exit status 2, whichever verb
+found them (tangrnn's own verbs parse with :class:`~tangrnn_core.arguments.OneLineArgumentParser`);
+``--debug`` (or ``TANGRNN_DEBUG=1``) shows the traceback instead. A stop from outside exits as Unix shells
+report signals: 130 after Ctrl-C (SIGINT), 143 after SIGTERM.
 """
 
 from __future__ import annotations
 
-import argparse
+import difflib
+import importlib
 import os
 import pickle
 import re
 import sys
+import unicodedata
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
+from tangrnn_core.arguments import OneLineArgumentParser, parse_arguments, usage_hint
 from tangrnn_core.errors import ConfigError, TangrnnError
+
+__all__ = ["LIGHTNING", "USAGE", "VERBS", "Verb", "main", "plugins_command", "resolve"]
 
 DEBUG_ENV = "TANGRNN_DEBUG"
 
-USAGE = """\
-tangrnn: recurrent neural networks that learn to write Tang poems.
+#: The function that runs every LightningCLI verb; it parses the verb itself.
+LIGHTNING = "tangrnn_core.lightning_cli:run_lightning_cli"
 
-Training and evaluation (LightningCLI; `tangrnn VERB --help` lists every option):
-  tangrnn fit --config configs/quickstart.yaml     train, printing sample poems at each validation
-  tangrnn validate|test --config C --ckpt_path P   perplexity of a checkpoint on the val/test split
-  tangrnn predict --config C --ckpt_path P         write poems with a checkpoint
-  tangrnn generate --form 五绝                      write poems of a form, acrostics, continuations
-  tangrnn evaluate --form all                       test perplexity and the quality of the poems it writes
-  (generate, predict, evaluate, validate and test use the bundled model unless given --ckpt_path P)
 
-tangrnn's own verbs:
-  tangrnn plugins [--options NAME]                 list the architectures found through entry points
-  tangrnn models [card NAME | pack ...]            the trained models that ship with tangrnn
-  tangrnn data build|info ...                      rebuild or inspect a corpus file
-  tangrnn check [POEM | --file F] [--tones loose]  does a poem follow the rules of regulated verse
+class Verb(NamedTuple):
+    """One verb of the ``tangrnn`` command: what runs it, and its line in ``tangrnn --help``.
 
-Add --debug (or set TANGRNN_DEBUG=1) to see tracebacks.
-"""
+    Args:
+        target: ``"module:function"``, imported only when the verb runs. The function of a ``lightning`` verb
+            is given every argument from the verb on (LightningCLI parses the verb); any other is given the
+            words after the verb and returns the exit status.
+        summary: what the verb does, in a few words.
+        example: the arguments shown after the verb in the usage (``--config C --ckpt_path P``).
+    """
+
+    target: str
+    summary: str
+    example: str = ""
+
+    @property
+    def lightning(self) -> bool:
+        """Whether LightningCLI runs the verb (the usage lists those first, in a section of their own)."""
+        return self.target == LIGHTNING
+
+
+#: Every verb of ``tangrnn``, in the order ``tangrnn --help`` lists them.
+VERBS: dict[str, Verb] = {
+    "fit": Verb(LIGHTNING, "train, printing sample poems at each validation", "--config configs/quickstart.yaml"),
+    "validate": Verb(LIGHTNING, "perplexity of a checkpoint on the val split", "--config C --ckpt_path P"),
+    "test": Verb(LIGHTNING, "perplexity of a checkpoint on the test split", "--config C --ckpt_path P"),
+    "predict": Verb(LIGHTNING, "write poems with a checkpoint", "--config C --ckpt_path P"),
+    "generate": Verb(LIGHTNING, "write poems of a form, acrostics, continuations", "--form 五绝"),
+    "evaluate": Verb(LIGHTNING, "test perplexity and the quality of the poems it writes", "--form all"),
+    "plugins": Verb(
+        "tangrnn_core.cli:plugins_command", "list the architectures found through entry points", "[--options NAME]"
+    ),
+    "models": Verb(
+        "tangrnn_core.models.command:run", "the trained models that ship with tangrnn", "[card NAME | pack ...]"
+    ),
+    "data": Verb("tangrnn_core.data.commands:run", "rebuild or inspect a corpus file", "build|info ..."),
+    "check": Verb(
+        "tangrnn_core.prosody.command:run",
+        "does a poem follow the rules of regulated verse",
+        "[POEM | --file F] [--tones loose]",
+    ),
+}
+
+
+def _usage(verbs: dict[str, Verb]) -> str:
+    """The text of ``tangrnn --help``, written from the table so that it lists exactly the verbs there are.
+
+    Args:
+        verbs: the verb table (:data:`VERBS`).
+    """
+    commands = {name: f"tangrnn {name} {verb.example}".rstrip() for name, verb in verbs.items()}
+    # East Asian wide characters (五绝) take two columns in a terminal: pad by columns, not by characters.
+    width = max(map(_columns, commands.values())) + 3
+
+    def rows(lightning: bool) -> list[str]:
+        return [
+            f"  {commands[name]}{' ' * (width - _columns(commands[name]))}{verb.summary}"
+            for name, verb in verbs.items()
+            if verb.lightning == lightning
+        ]
+
+    return "\n".join(
+        [
+            "tangrnn: recurrent neural networks that learn to write Tang poems.",
+            "",
+            "Training and evaluation (LightningCLI; `tangrnn VERB --help` lists every option):",
+            *rows(lightning=True),
+            "  (generate, predict, evaluate, validate and test use the bundled model unless given --ckpt_path P)",
+            "",
+            "tangrnn's own verbs (`tangrnn VERB --help` for their options):",
+            *rows(lightning=False),
+            "",
+            "Add --debug (or set TANGRNN_DEBUG=1) to see tracebacks.",
+        ]
+    )
+
+
+def _columns(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+USAGE = _usage(VERBS)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -85,40 +164,75 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _dispatch(args: list[str]) -> int:
+    """Runs the verb ``args`` begin with; returns its exit status.
+
+    Args:
+        args: the command's arguments, ``--debug`` removed.
+
+    Raises:
+        ConfigError: a word that is no verb.
+    """
     if not args or args[0] in ("-h", "--help"):
         print(USAGE)
         return 0 if args else 2
-    if args[0] == "plugins":
-        return plugins_command(args[1:])
-    if args[0] == "models":
-        from tangrnn_core.models.command import run as models
+    if args[0].startswith("-"):
+        # Options before the verb (`tangrnn --config all.yaml fit`) are LightningCLI's own top-level options.
+        resolve(LIGHTNING)(args)
+        return 0
+    verb = VERBS.get(args[0])
+    if verb is None:
+        raise ConfigError(_unknown_verb(args[0]))
+    function = resolve(verb.target)
+    if verb.lightning:
+        function(args)  # LightningCLI parses the verb too; its errors are raised, its success is status 0
+        return 0
+    return function(args[1:])
 
-        return models(args[1:])
-    if args[0] == "data":
-        from tangrnn_core.data.commands import run
 
-        return run(args[1:])
-    if args[0] == "check":
-        from tangrnn_core.prosody.command import run as check
+def resolve(target: str) -> Callable[[list[str]], object]:
+    """The function named by ``target``, importing its module.
 
-        return check(args[1:])
-    from tangrnn_core.lightning_cli import run_lightning_cli
+    Args:
+        target: ``"module:function"``, as in :attr:`Verb.target`.
 
-    run_lightning_cli(args)
-    return 0
+    Raises:
+        ImportError: the module is missing or fails to import.
+        AttributeError: the module has no such function.
+    """
+    module, _, function = target.partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def _unknown_verb(word: str) -> str:
+    """The one line for a word that is no verb: the nearest verb if it looks mistyped, and every verb."""
+    close = difflib.get_close_matches(word, VERBS, n=1)
+    guess = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"unknown verb '{word}'{guess}; the verbs are {', '.join(VERBS)}; {usage_hint('tangrnn')}"
 
 
 def plugins_command(args: list[str]) -> int:
-    """``tangrnn plugins``: every architecture found, with its class, distribution and version."""
+    """``tangrnn plugins``: every architecture found, with its class, distribution and version.
+
+    Args:
+        args: the words after ``plugins``.
+
+    Returns:
+        The exit status.
+
+    Raises:
+        ConfigError: a bad argument.
+    """
     from tangrnn_core.registry import DISABLE_AUTOLOAD_ENV, default_registry
 
-    parser = _OneLineArgumentParser(
+    parser = OneLineArgumentParser(
         prog="tangrnn plugins",
         description="List the architectures registered in the 'tangrnn.architectures' entry-point group. "
         f"Set {DISABLE_AUTOLOAD_ENV}=1 to ignore third-party plugins.",
     )
     parser.add_argument("--options", metavar="NAME", help="print the options of one architecture and their help")
-    options = parser.parse_args(args)
+    options = parse_arguments(parser, args)
+    if isinstance(options, int):  # --help
+        return options
     registry = default_registry()
     if options.options:
         return _print_options(options.options)
@@ -145,13 +259,6 @@ def _print_options(name: str) -> int:
     parser.add_class_arguments(cls, skip={"tokens"})
     print(parser.format_help())
     return 0
-
-
-class _OneLineArgumentParser(argparse.ArgumentParser):
-    """argparse, but a bad argument is a :class:`ConfigError` (one line) rather than a usage block."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise ConfigError(f"{message}; run `{self.prog} --help` for the usage")
 
 
 def _known_user_error(error: BaseException) -> str | None:

@@ -168,8 +168,6 @@ def batch(trained_run, small_corpus, tmp_path_factory):
         "unknown_trainer_flag": {"argv": [*fit, "--trainer.max_stepz", "3"]},
         "wrong_type": {"argv": [*fit, "--data.batch_size", "abc"]},
         "missing_config": {"argv": ["fit", "--config", str(tmp / "nope.yaml")]},
-        "unknown_verb": {"argv": ["fitt", "--config", str(config)]},
-        "plugins_bad_flag": {"argv": ["plugins", "--bogus"]},
         # plugin errors
         "unknown_architecture": {"argv": [*fit, "--model.architecture", "lstmm"]},
         "unknown_architecture_option": {"argv": ["fit", "--config", bad_option]},
@@ -312,8 +310,6 @@ def test_help_and_options(batch):
         ("unknown_trainer_flag", ["--trainer.max_stepz"]),
         ("wrong_type", ["data.batch_size", "expected int, got 'abc'"]),
         ("missing_config", ["nope.yaml", "does not exist"]),
-        ("unknown_verb", ["fitt", "tangrnn --help"]),
-        ("plugins_bad_flag", ["--bogus", "tangrnn plugins --help"]),
         ("unknown_architecture", ["unknown architecture 'lstmm'", "gru, lstm", "seq2seq", "tangrnn plugins"]),
         ("unknown_architecture_option", ["'hiden_size'", "hidden_size"]),
         ("broken_plugin", ["'broken'", "fake_broken:Net", "fake-broken", "libfoo", "uninstall"]),
@@ -360,6 +356,85 @@ def test_debug_shows_the_traceback(batch):
         assert result.returncode != 0
         assert "Traceback" in result.stderr and "CorpusError" in result.stderr, result.stderr
         assert "tangrnn: error:" not in result.stderr
+
+
+# -- every verb refuses a bad argument the same way: one line, status 2 --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bad_arguments(tmp_path_factory):
+    """Bad arguments to every verb, in one process (none of them trains or reads a model)."""
+    cases = {
+        "unknown_verb": ["fitt", "--config", "c.yaml"],
+        "not_a_verb": ["frobnicate"],
+        "plugins": ["plugins", "--bogus"],
+        "models": ["models", "--bogus"],
+        "models_verb": ["models", "frob"],
+        "models_card": ["models", "card", "tang-lstm", "extra"],
+        "models_pack": ["models", "pack"],
+        "data_build": ["data", "build", "--bogus"],
+        "data_build_extra": ["data", "build", "--source", "s", "--bogus"],
+        "data_info": ["data", "info", "--bogus"],
+        "data_verb": ["data", "frob"],
+        "data_no_verb": ["data"],
+        "check": ["check", "--bogus"],
+        "check_choice": ["check", "白日依山尽", "--tones", "medium"],
+        "fit": ["fit", "--bogus"],
+        "generate": ["generate", "--form", "五绝", "--bogus"],
+    }
+    return run_batch({name: {"argv": argv} for name, argv in cases.items()}, tmp_path_factory.mktemp("bad"))
+
+
+@pytest.mark.parametrize(
+    ("case", "fragments"),
+    [
+        ("unknown_verb", ["unknown verb 'fitt'", "did you mean 'fit'?", "run `tangrnn --help`"]),
+        ("not_a_verb", ["unknown verb 'frobnicate'", "fit, validate, test, predict, generate, evaluate, plugins"]),
+        ("plugins", ["unrecognized arguments: --bogus", "run `tangrnn plugins --help` for the usage"]),
+        ("models", ["unrecognized arguments: --bogus", "run `tangrnn models --help` for the usage"]),
+        ("models_verb", ["invalid choice: 'frob'", "'list', 'card', 'pack'", "`tangrnn models --help`"]),
+        ("models_card", ["unrecognized arguments: extra", "run `tangrnn models card --help` for the usage"]),
+        ("models_pack", ["required: --ckpt_path", "run `tangrnn models pack --help` for the usage"]),
+        ("data_build", ["required: --source", "run `tangrnn data build --help` for the usage"]),
+        ("data_build_extra", ["unrecognized arguments: --bogus", "run `tangrnn data build --help` for the usage"]),
+        ("data_info", ["unrecognized arguments: --bogus", "run `tangrnn data info --help` for the usage"]),
+        ("data_verb", ["invalid choice: 'frob'", "'build', 'info'", "run `tangrnn data --help` for the usage"]),
+        ("data_no_verb", ["{build,info}", "run `tangrnn data --help` for the usage"]),
+        ("check", ["unrecognized arguments: --bogus", "run `tangrnn check --help` for the usage"]),
+        ("check_choice", ["--tones", "'medium'", "run `tangrnn check --help` for the usage"]),
+        ("fit", ["--bogus", "`tangrnn fit --help`"]),
+        ("generate", ["--bogus", "`tangrnn generate --help`"]),
+    ],
+)
+def test_every_verb_refuses_a_bad_argument_in_one_line(bad_arguments, case, fragments):
+    result = bad_arguments[case]
+    assert_one_line_error(result, *fragments)
+    assert result.returncode == 2
+    assert result.stdout == "" and "usage:" not in result.stderr  # no usage block, on either stream
+
+
+def test_the_usage_lists_every_verb_of_the_table():
+    from tangrnn_core.cli import USAGE, VERBS
+
+    listed = re.findall(r"^  tangrnn (\w+)", USAGE, re.MULTILINE)
+    assert listed == list(VERBS)
+
+
+def test_help_and_a_mistyped_verb_import_neither_torch_nor_lightning():
+    # `tangrnn --help` and `tangrnn fitt` answer at once: the table names modules, importing them only to run.
+    code = (
+        "import sys\n"
+        "from tangrnn_core import cli\n"
+        "for argv in (['--help'], ['fitt'], ['data', '--bogus']):\n"
+        "    try:\n"
+        "        cli.main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(sorted(m for m in ('torch', 'lightning', 'jsonargparse') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]", result.stdout
 
 
 # -- real processes for what the batch cannot show -----------------------------------------------------------

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tangrnn_core.arguments import OneLineArgumentParser, add_verbs, parse_arguments
 from tangrnn_core.errors import CorpusError
 from tangrnn_core.data.corpus import (
     FORMAT,
@@ -22,12 +23,13 @@ __all__ = ["build_parser", "run"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``tangrnn data``."""
-    parser = argparse.ArgumentParser(
+    """The argument parser of ``tangrnn data``: a bad argument raises a one-line
+    :class:`~tangrnn_core.errors.ConfigError`, in the sub-verbs' parsers too."""
+    parser = OneLineArgumentParser(
         prog="tangrnn data",
         description="Build the poem corpus from chinese-poetry data, or describe a corpus file.",
     )
-    verbs = parser.add_subparsers(dest="verb", metavar="{build,info}")
+    verbs = add_verbs(parser, ("build", "info"), required=True)
 
     build = verbs.add_parser(
         "build",
@@ -82,21 +84,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(argv: list[str]) -> int:
-    """Run ``tangrnn data`` with ``argv`` (the words after ``data``); return the exit status.
+    """Runs ``tangrnn data`` with ``argv`` (the words after ``data``); returns the exit status.
 
-    User errors are raised as :class:`~tangrnn_core.errors.CorpusError` for the caller to print.
+    Args:
+        argv: the words after ``data``: a sub-verb (``build`` or ``info``) and its options.
+
+    Raises:
+        ConfigError: a bad argument, or no sub-verb.
+        CorpusError: a source or corpus that cannot be read, or an output that exists without ``--force``.
     """
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, or a usage error argparse has already printed
-        return exc.code if isinstance(exc.code, int) else 2
+    args = parse_arguments(build_parser(), argv)
+    if isinstance(args, int):  # --help
+        return args
     if args.verb == "build":
         return _build(args.source, args.output, args.force)
-    if args.verb == "info":
-        return _info(args.corpus)
-    parser.print_help()
-    return 2
+    return _info(args.corpus)
 
 
 def _build(source: str, output: str, force: bool) -> int:

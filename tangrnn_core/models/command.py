@@ -5,18 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tangrnn_core.cli import _OneLineArgumentParser
+from tangrnn_core.arguments import OneLineArgumentParser, add_verbs, parse_arguments
 from tangrnn_core.models.catalogue import DEFAULT_MODEL, MODELS_DIR, bundled_model, bundled_models
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``tangrnn models``."""
-    parser = _OneLineArgumentParser(
+    """The argument parser of ``tangrnn models``: a bad argument raises a one-line
+    :class:`~tangrnn_core.errors.ConfigError`, in the sub-verbs' parsers too."""
+    parser = OneLineArgumentParser(
         prog="tangrnn models",
         description="The trained models that ship with tangrnn. Without a verb: list them. "
         f"generate, predict, evaluate, validate and test use '{DEFAULT_MODEL}' when given no --ckpt_path.",
     )
-    verbs = parser.add_subparsers(dest="verb", metavar="{list,card,pack}", parser_class=_OneLineArgumentParser)
+    verbs = add_verbs(parser, ("list", "card", "pack"), required=False)  # no verb: list
     verbs.add_parser("list", prog="tangrnn models list", help="list the bundled models (the default verb)")
     card = verbs.add_parser("card", prog="tangrnn models card", help="print a bundled model's card (Markdown)")
     card.add_argument("name", nargs="?", default=DEFAULT_MODEL, help=f"the model (default: {DEFAULT_MODEL})")
@@ -42,12 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(argv: list[str]) -> int:
-    """Runs ``tangrnn models`` with ``argv`` (the words after ``models``); returns the exit status."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:  # --help
-        return exit_.code if isinstance(exit_.code, int) else 2
+    """Runs ``tangrnn models`` with ``argv`` (the words after ``models``); returns the exit status.
+
+    Args:
+        argv: the words after ``models``: nothing or ``list``, ``card [NAME]``, or ``pack`` and its options.
+
+    Raises:
+        ConfigError: a bad argument, or ``pack`` options it refuses (an existing output without ``--force``).
+        CheckpointError: an unknown model, or a checkpoint ``pack`` cannot read.
+    """
+    args = parse_arguments(build_parser(), argv)
+    if isinstance(args, int):  # --help
+        return args
     if args.verb in (None, "list"):
         return _list()
     if args.verb == "card":

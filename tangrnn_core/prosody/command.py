@@ -13,6 +13,7 @@ import json
 import re
 import sys
 
+from tangrnn_core.arguments import OneLineArgumentParser, parse_arguments
 from tangrnn_core.data.normalize import LINE_END_MARKS, normalize_poem
 from tangrnn_core.errors import ConfigError
 from tangrnn_core.prosody.checker import CheckResult, check_poem
@@ -41,10 +42,9 @@ _WHITESPACE = re.compile(r"\s+")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``tangrnn check``."""
-    from tangrnn_core.cli import _OneLineArgumentParser
-
-    parser = _OneLineArgumentParser(
+    """The argument parser of ``tangrnn check``: a bad argument raises a one-line
+    :class:`~tangrnn_core.errors.ConfigError`."""
+    parser = OneLineArgumentParser(
         prog="tangrnn check",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -75,14 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
 def run(argv: list[str]) -> int:
     """Runs ``tangrnn check`` with ``argv`` (the words after ``check``); returns the exit status.
 
+    Args:
+        argv: the words after ``check``: a poem, or ``--file``, and the options.
+
     Raises:
-        ConfigError: nothing to check, unreadable input, or a poem that is not of a regular form.
+        ConfigError: a bad argument, nothing to check, unreadable input, or a poem that is not of a regular form.
     """
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:  # --help
-        return exit_.code if isinstance(exit_.code, int) else 2
+    args = parse_arguments(build_parser(), argv)
+    if isinstance(args, int):  # --help
+        return args
     text = _read_input(args)
     poems = split_poems(text)
     if not poems:

@@ -16,7 +16,7 @@ from tangrnn_core.data import build as build_module
 from tangrnn_core.data.build import build_corpus
 from tangrnn_core.data.commands import run
 from tangrnn_core.data.corpus import RawPoem, read_corpus
-from tangrnn_core.errors import CorpusError
+from tangrnn_core.errors import ConfigError, CorpusError
 
 LICENSE = "The MIT License (MIT)\n\nCopyright (c) 2016 Someone\n\nPermission is hereby granted...\n"
 PACKAGE = {"name": "chinese-poetry", "version": "9.9.9", "license": "MIT", "homepage": "http://example.invalid"}
@@ -175,8 +175,11 @@ def test_help_describes_the_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--source" in out and "--output" in out and ".jsonl.xz" in out and "tarball" in out
     assert run(["info", "--help"]) == 0
     assert "--corpus" in capsys.readouterr().out
-    assert run([]) == 2
-    assert run(["build"]) == 2  # --source is required
+    # Usage errors are one-line ConfigErrors, which the command line prints with status 2.
+    with pytest.raises(ConfigError, match=r"required: \{build,info\}; run `tangrnn data --help`"):
+        run([])
+    with pytest.raises(ConfigError, match="required: --source; run `tangrnn data build --help`"):
+        run(["build"])
 
 
 # ---------------------------------------------------------------------------------------------- atomicity

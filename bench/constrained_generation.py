@@ -27,7 +27,10 @@ from tangrnn_core.allocator import keep_freed_memory
 from tangrnn_core.data.forms import REGULAR_FORMS
 from tangrnn_core.decoding.decoder import generate
 from tangrnn_core.decoding.quantize import weights_for_decoding
-from tangrnn_core.decoding.request import PoemRequest, build_processors
+from tangrnn_core.decoding.pipeline import build_processors
+from tangrnn_core.decoding.plan import plan_request
+from tangrnn_core.decoding.processors import LogitsProcessor
+from tangrnn_core.decoding.request import PoemRequest
 from tangrnn_core.prosody.checker import check_poem
 
 #: What each mode asks for, on top of ``--form 五绝``, by the key ``--modes`` takes: (row label, options).
@@ -43,10 +46,10 @@ MODES: dict[str, tuple[str, dict]] = {
 REFERENCE = {"embedding_size": 256, "hidden_size": 512, "num_layers": 2, "tie_weights": True}
 
 
-class Timed:
-    """A logit processor that times the one it wraps (and passes beam reorders on)."""
+class Timed(LogitsProcessor):
+    """A logit processor that times the one it wraps (and passes the decoder's reorders on)."""
 
-    def __init__(self, inner) -> None:
+    def __init__(self, inner: LogitsProcessor) -> None:
         self.inner, self.seconds = inner, 0.0
 
     def __call__(self, state, logits):
@@ -55,20 +58,21 @@ class Timed:
         self.seconds += time.perf_counter() - started
         return logits
 
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
+    def reorder(self, index) -> None:
+        self.inner.reorder(index)
 
 
 def decode(net, vocabulary, request: PoemRequest) -> tuple[list[str], float, float]:
     """Writes the request's poems as ``write_poems`` does; returns them, the seconds the call took and the
     seconds its constraint processors took."""
     started = time.perf_counter()
-    processors = [Timed(p) for p in build_processors(vocabulary, request)]
+    plan = plan_request(vocabulary, request)
+    processors = [Timed(p) for p in build_processors(vocabulary, plan)]
     poems = generate(
         net,
         vocabulary,
         request.num_poems,
-        max_length=request.decoding_steps(),
+        max_length=plan.max_steps,
         temperature=request.temperature,
         processors=processors,
         generator=torch.Generator().manual_seed(request.seed or 0),
@@ -149,7 +153,7 @@ def main() -> None:
     for request in requests.values():
         decode(net, vocabulary, request)  # warm-up: allocations, oneDNN primitives, the prosody tables
 
-    steps = PoemRequest(form="五绝").decoding_steps()  # 4 lines of 5 characters and a mark each
+    steps = plan_request(vocabulary, PoemRequest(form="五绝")).max_steps  # 4 lines of 5 characters and a mark each
     rates: dict[tuple, list[float]] = {case: [] for case in requests}
     cost: dict[tuple, list[float]] = {case: [] for case in requests}
     share: dict[tuple, list[float]] = {case: [] for case in requests}

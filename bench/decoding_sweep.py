@@ -87,7 +87,8 @@ def main() -> None:
 
     from tangrnn_core.allocator import keep_freed_memory
     from tangrnn_core.data.forms import Form
-    from tangrnn_core.decoding.request import PoemRequest, write_poems
+    from tangrnn_core.decoding.request import PoemRequest
+    from tangrnn_core.decoding.write import write_poems
     from tangrnn_core.evaluation.metrics import DistinctN, FormCompliance, Novelty
     from tangrnn_core.models import bundled_model
 

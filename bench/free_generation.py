@@ -1,7 +1,7 @@
 """Free poems (no form asked) per second, with and without dropping finished poems from the batch.
 
 A free poem ends where the model writes ``<eos>``: anywhere from about 20 to over 100 characters. The decoder
-drops the rows of finished poems once a quarter of the batch is done (``_Search.drop_finished_share``), so the
+drops the rows of finished poems once a quarter of the batch is done (``Sampling.drop_finished_share``), so the
 rest no longer pay for the longest poem; it draws one random number per poem of the call either way, so both
 sides write the same poems from the same seed (checked here) with fp32 weights. With int8 weights they need
 not: dynamic quantization scales activations by the batch's range, so a poem's scores move slightly with the
@@ -25,10 +25,11 @@ from constrained_generation import loaded_model, trained_model
 from tangrnn_core.allocator import keep_freed_memory
 from tangrnn_core.decoding import decoder
 from tangrnn_core.decoding.quantize import weights_for_decoding
-from tangrnn_core.decoding.request import PoemRequest, write_poems
+from tangrnn_core.decoding.request import PoemRequest
+from tangrnn_core.decoding.write import write_poems
 
 #: The two sides: the share of finished rows at which the decoder drops them.
-SIDES = {"keep every row": 2.0, "drop finished poems": decoder._Search.drop_finished_share}
+SIDES = {"keep every row": 2.0, "drop finished poems": decoder.Sampling.drop_finished_share}
 
 
 def main() -> None:
@@ -47,7 +48,7 @@ def main() -> None:
     net, vocabulary = weights_for_decoding(model.net.eval(), args.quantize), model.vocabulary
 
     def write(share: float, seed: int) -> tuple[list[str], float]:
-        decoder._Search.drop_finished_share = share
+        decoder.Sampling.drop_finished_share = share
         started = time.perf_counter()
         poems = write_poems(
             net, vocabulary, PoemRequest(num_poems=args.batch, temperature=args.temperature, seed=seed)
@@ -66,7 +67,7 @@ def main() -> None:
             rates[side].append(args.batch / seconds)
         same &= len(set(map(tuple, written.values()))) == 1
         lengths += [len(poem) for poem in written["keep every row"]]
-    decoder._Search.drop_finished_share = SIDES["drop finished poems"]
+    decoder.Sampling.drop_finished_share = SIDES["drop finished poems"]
 
     print(
         f"{source}; weights {'fp32' if args.quantize == 'none' else args.quantize}; vocabulary {len(vocabulary):,}; "

@@ -22,7 +22,8 @@ from tangrnn_core.allocator import keep_freed_memory
 from tangrnn_core.data.normalize import LINE_END_MARKS
 from tangrnn_core.data.vocab import SPECIALS, Vocabulary
 from tangrnn_core.decoding.quantize import bf16_for_decoding, has_bf16_units, int8_for_decoding
-from tangrnn_core.decoding.request import PoemRequest, write_poems
+from tangrnn_core.decoding.request import PoemRequest
+from tangrnn_core.decoding.write import write_poems
 from tangrnn_recurrent import LSTM
 
 

@@ -33,7 +33,8 @@ import torch
 
 from tangrnn_core.data.datamodule import PoetryDataModule
 from tangrnn_core.decoding.quantize import weights_for_decoding
-from tangrnn_core.decoding.request import PoemRequest, write_poems
+from tangrnn_core.decoding.request import PoemRequest
+from tangrnn_core.decoding.write import write_poems
 from tangrnn_core.module import PoetryModel
 
 REFERENCE = {"embedding_size": 256, "hidden_size": 512, "num_layers": 2, "dropout": 0.1, "tie_weights": True}

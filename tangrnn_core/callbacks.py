@@ -9,7 +9,8 @@ import lightning.pytorch as pl
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from tangrnn_core.decoding.request import PoemRequest, write_poems
+from tangrnn_core.decoding.request import PoemRequest
+from tangrnn_core.decoding.write import write_poems
 
 
 class PoemSamples(pl.Callback):

@@ -7,6 +7,7 @@ instead of jsonargparse's usage block or a traceback from deep inside Lightning.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import pickle
@@ -19,7 +20,7 @@ from typing import Any
 
 import torch
 import yaml
-from jsonargparse import Namespace
+from jsonargparse import Namespace, set_parsing_settings
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.fabric.utilities.seed import seed_everything
@@ -29,6 +30,7 @@ from tangrnn_core.allocator import keep_freed_memory
 from tangrnn_core.callbacks import FinalCheckpoint, PoemSamples
 from tangrnn_core.checkpointing import AtomicCheckpointIO
 from tangrnn_core.data.datamodule import PoetryDataModule
+from tangrnn_core.decoding.request import PoemRequest
 from tangrnn_core.errors import CheckpointError, ConfigError
 from tangrnn_core.evaluation.callback import SampleQuality
 from tangrnn_core.module import CHECKPOINT_FORMAT, PoetryModel
@@ -37,6 +39,8 @@ from tangrnn_core.trainer import TangrnnTrainer
 
 #: ``--ckpt_path`` values that name no file (``best`` and ``last`` are resolved by :func:`resolve_checkpoint`).
 _SPECIAL_CKPT_PATHS = ("best", "last", "hpc")
+#: Verbs whose flags include every field of a :class:`~tangrnn_core.decoding.request.PoemRequest`.
+REQUEST_SUBCOMMANDS = ("generate",)
 #: Verbs that take everything from a checkpoint and read no corpus.
 NO_DATA_SUBCOMMANDS = ("generate",)
 #: The largest seed every random generator a run seeds accepts (numpy's are 32-bit).
@@ -56,11 +60,21 @@ class TangrnnCLI(LightningCLI):
     def subcommands() -> dict[str, set[str]]:
         """Lightning's verbs, ``generate``, which needs a checkpoint and no data, and ``evaluate``, which needs
         both (the test split for perplexity and first lines, the training split for copied lines)."""
-        return {**LightningCLI.subcommands(), "generate": {"model"}, "evaluate": {"model", "datamodule"}}
-
+        return {**LightningCLI.subcommands(), "generate": {"model", "request"}, "evaluate": {"model", "datamodule"}}
     def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
         self._preparing = subcommand
-        return super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        if subcommand in REQUEST_SUBCOMMANDS:
+            # The request's fields as flags of their own (--form, not --request.form), with its docstrings as help.
+            parser.add_class_arguments(PoemRequest, nested_key=None, as_group=False, instantiate=False)
+        return parser
+
+    def _prepare_subcommand_kwargs(self, subcommand: str) -> dict[str, Any]:
+        kwargs = super()._prepare_subcommand_kwargs(subcommand)
+        if subcommand in REQUEST_SUBCOMMANDS:
+            section = self.config_init[subcommand]
+            kwargs["request"] = PoemRequest(**{f.name: section[f.name] for f in dataclasses.fields(PoemRequest)})
+        return kwargs
 
     def add_core_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         if getattr(self, "_preparing", None) not in NO_DATA_SUBCOMMANDS:
@@ -169,6 +183,8 @@ def run_lightning_cli(args: Sequence[str]) -> TangrnnCLI:
     _check_config_files(args)
     _quiet_lightning(args)
     keep_freed_memory()
+    # The generation request documents its fields where they are declared (attribute docstrings): the help.
+    set_parsing_settings(docstring_parse_attribute_docstrings=True)
     try:
         return TangrnnCLI(
             PoetryModel,

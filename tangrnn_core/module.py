@@ -16,7 +16,8 @@ from torch.optim.lr_scheduler import LambdaLR
 from tangrnn_core.api import PLUGIN_API_VERSION, Architecture, Batch, TokenSpec, opted_in_output_layer
 from tangrnn_core.data.normalize import LINE_END_MARKS
 from tangrnn_core.data.vocab import SPECIALS, Vocabulary
-from tangrnn_core.decoding.request import PoemRequest, write_poems
+from tangrnn_core.decoding.request import PoemRequest
+from tangrnn_core.decoding.write import write_poems
 from tangrnn_core.errors import CheckpointError, ConfigError, TangrnnError
 from tangrnn_core.losses import chunked_cross_entropy
 from tangrnn_core.metrics import TokenPerplexity

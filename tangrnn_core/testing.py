@@ -437,7 +437,8 @@ def _check_checkpoint(model, trainer, datamodule, tmp: Path) -> None:
 
 
 def _check_decode(net: Architecture, vocabulary: Vocabulary) -> None:
-    from tangrnn_core.decoding.request import PoemRequest, write_poems
+    from tangrnn_core.decoding.request import PoemRequest
+    from tangrnn_core.decoding.write import write_poems
 
     net.eval()
     poems = write_poems(net, vocabulary, PoemRequest(form="五绝", num_poems=4, seed=0))

@@ -14,13 +14,8 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from tangrnn_core.data.forms import classify, split_lines_with_marks
 from tangrnn_core.decoding.quantize import WeightFormat, weights_for_decoding
-from tangrnn_core.decoding.request import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_TEMPERATURE,
-    DEFAULT_TOP_P,
-    PoemRequest,
-    write_poems,
-)
+from tangrnn_core.decoding.request import DEFAULT_TEMPERATURE, PoemRequest
+from tangrnn_core.decoding.write import write_poems
 from tangrnn_core.evaluation.evaluate import print_report, run_evaluation
 
 _Path = str | Path | None
@@ -85,101 +80,34 @@ class TangrnnTrainer(pl.Trainer):
         self,
         model: pl.LightningModule,
         ckpt_path: str,
-        form: str | None = None,
-        chars: int | None = None,
-        lines: int | None = None,
-        acrostic: str | None = None,
-        first_line: str | None = None,
-        prefix: str | None = None,
-        title: str | None = None,
-        template: str | None = None,
-        num_poems: int = 4,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        temperature: float = DEFAULT_TEMPERATURE,
-        top_k: int = 0,
-        top_p: float = DEFAULT_TOP_P,
-        num_beams: int = 1,
-        no_repeat: bool = False,
-        seed: int | None = None,
+        request: PoemRequest | None = None,
         output: Literal["text", "json"] = "text",
         quantize: WeightFormat = "none",
-        iterations: int = 10,
-        tones: Literal["strict", "loose", "off"] = "off",
-        pattern: str = "auto",
-        rhyme: str | None = None,
     ) -> list[str]:
         """Writes poems with a trained checkpoint, batched, with hard constraints on form and content.
+
+        The request's options (form, acrostic, tones, temperature ...) are flags of their own on the command
+        line: ``tangrnn generate --help`` lists them with their help, which lives in
+        :class:`~tangrnn_core.decoding.request.PoemRequest`.
 
         Args:
             model: rebuilt from the checkpoint's hyper-parameters by the command line.
             ckpt_path: a checkpoint written by ``tangrnn fit`` (or ``last``); it alone holds the vocabulary. Left
                 out, the bundled model (``tangrnn models``).
-            form: 五绝, 七绝, 五律 or 七律 (also wujue, qijue, wulv, qilv): every poem has exactly this shape.
-            chars: characters per line (5 or 7), with ``lines`` instead of ``form``.
-            lines: lines per poem (4 or 8), with ``chars`` instead of ``form``.
-            acrostic: characters that open the lines in order (藏头诗); without a form they set the number of
-                lines, and ``chars`` (or a form) sets their length.
-            first_line: the poem's first line, kept as given (e.g. 白日依山尽); it must fit the form.
-            prefix: text read before the poem to set its mood; it is not printed.
-            title: the title to write a poem to (e.g. 春夜喜雨), for models that read titles (seq2seq); other
-                models refuse it.
-            template: a poem with blanks to fill in, e.g. "白日依山尽，黄河入海流。欲穷□□□，更上一层楼。" (□, _
-                or * for a blank); it fixes the form. Every model can fill one: left-to-right models write
-                through it, infilling models (bidirectional) restore the blanks from both sides.
-            num_poems: how many poems, written together in batches of ``batch_size``.
-            batch_size: poems decoded together (with beams: poems times num_beams). Larger batches write more
-                poems a second, up to about 1,024 on a 2-core CPU; each row costs about 0.3 MB of memory for a
-                vocabulary of 6,000. The same seed gives the same poems at the same batch size.
-            temperature: 0 is greedy; 1 samples the model's distribution; higher is wilder.
-            top_k: sample only among the k most likely characters (0: all).
-            top_p: sample only among the most likely characters whose probabilities add up to top_p (1: all).
-            num_beams: keep this many candidates per poem (beam search; with temperature > 0 the beams are
-                sampled, so poems still differ).
-            no_repeat: no character twice in a poem, except an immediate reduplication such as 青青 or 萧萧.
-            seed: the same seed gives the same poems (default: a new seed each run).
+            request: the poems to write (default: four free poems).
             output: ``text`` prints one verse per line and a blank line between poems; ``json`` prints one
                 JSON record per poem.
-            quantize: ``int8`` decodes with int8 weights on the CPU (about 3x faster for one poem, 1.5x for
-                many on an AVX2 CPU; scores move by about 2%, so poems differ from fp32 ones at the same seed);
-                ``bf16`` with bfloat16 weights, for GPUs and CPUs with AVX-512 BF16 or AMX (elsewhere it is
-                emulated, much slower, and tangrnn warns).
-            iterations: mask-predict passes of infilling models (more passes revise more characters). Without a
-                template or form, an infilling model writes the four regular forms in turn.
-            tones: the 平仄 of regulated verse (平水韵 tones, not Mandarin), with a form: ``strict`` keeps every
-                position the poem's pattern fixes, ``loose`` the 2nd, 4th and 6th characters and the line ends
-                (一三五不论, but never 孤平 or 三平尾), ``off`` none. Poems pass ``tangrnn check --tones`` alike.
-            pattern: which of the form's four patterns: 仄起首句不入韵, 仄起首句入韵, 平起首句不入韵 or 平起首句入韵
-                (or ze-unrhymed, ze-rhymed, ping-unrhymed, ping-rhymed); ``auto`` settles it per poem from its
-                first line, among the patterns its acrostic heads or first line fit.
-            rhyme: every rhyme in one 平声 group of 平水韵: ``auto`` (the group of the first rhyme written) or a
-                group by its character (东, 一东, 下平声十一尤 ...); unset: no rhyme constraint.
+            quantize: ``int8`` decodes with int8 weights on the CPU (faster, scores move by about 2%, so poems
+                differ from fp32 ones at the same seed); ``bf16`` with bfloat16 weights, for GPUs and CPUs with
+                AVX-512 BF16 or AMX (elsewhere it is emulated, much slower, and tangrnn warns). Measured in
+                docs/performance.md.
         """
+        request = request or PoemRequest()
+        request.validate()  # before the checkpoint is read: a bad option costs nothing
         checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         model.on_load_checkpoint(checkpoint)
         model.load_state_dict(checkpoint["state_dict"])
         model.to(self.strategy.root_device)
-        request = PoemRequest(
-            form=form,
-            chars=chars,
-            lines=lines,
-            acrostic=acrostic,
-            first_line=first_line,
-            prefix=prefix,
-            title=title,
-            template=template,
-            iterations=iterations,
-            tones=tones,
-            pattern=pattern,
-            rhyme=rhyme,
-            num_poems=num_poems,
-            batch_size=batch_size,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            num_beams=num_beams,
-            no_repeat=no_repeat,
-            seed=seed,
-        )
         net = weights_for_decoding(model.net, quantize)
         printed = 0
 
@@ -197,7 +125,7 @@ class TangrnnTrainer(pl.Trainer):
         ckpt_path: str,
         num_poems: int = 100,
         form: str | None = None,
-        temperature: float = 0.8,
+        temperature: float = DEFAULT_TEMPERATURE,
         seed: int = 1234,
         check_tones: Literal["strict", "loose"] = "strict",
         output: Literal["text", "json"] = "text",

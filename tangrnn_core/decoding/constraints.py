@@ -1,42 +1,34 @@
-"""Constraint logit processors for ``tangrnn generate``: the form's shape, forced characters (acrostic heads,
-a given first line) and no repeated characters.
+"""Constraint logit processors of a generation request: the form's shape, forced characters (acrostic heads,
+a given first line), no repeated characters and characters to avoid.
 
-Each is a :class:`~tangrnn_core.decoding.processors.LogitsProcessor`: it sets the logits of forbidden ids to
-``-inf``, vectorised over the batch. Tables of ids are built once from the vocabulary in ``__init__``; each
-processor keeps every poem's progress (lines finished, characters in the current line) in tensors updated from
-the newest column of ``state.generated`` at each call. Make one instance per :func:`generate` call: an instance
-restarts when it sees a decode with no columns yet, or one of another batch size.
-
-Token classes, decided here:
-
-* **special** tokens (``<pad> <unk> <bos> <eos> <mask>``, ids 0-4);
-* **punctuation**: every token of :data:`~tangrnn_core.data.normalize.PUNCTUATION` (``，。？！；：、``) and every
-  other token holding a character whose Unicode category is punctuation, symbol, separator or control/other
-  (``·`` ``…`` ``《`` ``—`` ...): nothing a poet writes as a syllable;
-* **verse characters**: all the rest (CJK ideographs, ``〇`` ...); they fill the lines.
-
-A poem's *line* is counted by line-end marks (every mark of
-:data:`~tangrnn_core.data.normalize.LINE_END_MARKS`, ``，。？！；：``), never by ``。`` alone; the *position* in a
-line is the number of verse characters since the last line-end mark.
-
-Order matters when they are combined: put :class:`ForcedCharacters` last, e.g.
-``[FormConstraint(...), NoRepeat(...), ForcedCharacters(...)]``: a forced character overrides the masks before
-it.
+Each is a :class:`~tangrnn_core.decoding.processors.LogitsProcessor` built from the request's plan
+(``from_plan``) at its :class:`~tangrnn_core.decoding.processors.Stage`: it sets the logits of forbidden ids to
+``-inf``, vectorised over the batch. Tables of ids are built once from the vocabulary in ``__init__``; those that
+keep every poem's progress (lines finished, characters in the current line) derive from
+:class:`~tangrnn_core.decoding.processors.PositionTracker`. Make one instance per decoding call.
 """
 
 from __future__ import annotations
 
-import functools
-import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from tangrnn_core.data.forms import Form
-from tangrnn_core.data.normalize import LINE_END_MARKS, POEM_END_MARKS, PUNCTUATION
-from tangrnn_core.data.vocab import SPECIALS, Vocabulary
+from tangrnn_core.data.normalize import POEM_END_MARKS
+from tangrnn_core.data.vocab import Vocabulary
+from tangrnn_core.decoding.plan import (
+    ODD_LINE_END,
+    Plan,
+    acrostic_places,
+    check_forced_characters,
+    check_shape,
+    first_line_places,
+)
+from tangrnn_core.decoding.processors import LogitsProcessor, PositionTracker, Stage
+from tangrnn_core.decoding.tokens import ids_mask, strip_spaces
 from tangrnn_core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -46,43 +38,13 @@ __all__ = [
     "FormConstraint",
     "ForcedCharacters",
     "NoRepeat",
+    "AvoidCharacters",
     "form_constraint_for",
     "acrostic_constraint",
     "first_line_constraint",
-    "is_punctuation",
-    "verse_character_mask",
 ]
 
 _NEG_INF = float("-inf")
-#: The only marks that may end an odd (1st, 3rd ...) line under :class:`FormConstraint`.
-ODD_LINE_END = "，"
-_SPACES = " \t\r\n\u3000\u00a0"
-
-
-def is_punctuation(token: str) -> bool:
-    """Whether a (non-special) token is punctuation: one of ``，。？！；：、`` or any token with a character of
-    Unicode category P (punctuation), S (symbol), Z (separator) or C (control, private use ...)."""
-    return token in PUNCTUATION or any(unicodedata.category(char)[0] in "PSZC" for char in token)
-
-
-def verse_character_mask(vocabulary: Vocabulary) -> Tensor:
-    """``(vocab,)`` bool: True at the ids of verse characters (neither special nor punctuation)."""
-    return _verse_mask(tuple(vocabulary.tokens)).clone()
-
-
-@functools.lru_cache(maxsize=4)
-def _verse_mask(tokens: tuple[str, ...]) -> Tensor:
-    # cached: three processors a generate() call would otherwise classify a 7,000-token vocabulary three times
-    specials = set(SPECIALS)
-    return torch.tensor([t not in specials and not is_punctuation(t) for t in tokens], dtype=torch.bool)
-
-
-def _ids_mask(vocabulary: Vocabulary, tokens: Iterable[str]) -> Tensor:
-    mask = torch.zeros(len(vocabulary), dtype=torch.bool)
-    ids = [vocabulary.id_of(t) for t in tokens if t in vocabulary]
-    if ids:
-        mask[ids] = True
-    return mask
 
 
 def _fill_rows(logits: Tensor, rows: Tensor, value: float) -> None:
@@ -114,62 +76,7 @@ def _ban(logits: Tensor, rows: Tensor, ids: Tensor) -> None:
         logits[rows[:, None], ids[None, :]] = _NEG_INF
 
 
-class _Tracked:
-    """Keeps, per poem, ``line`` (line-end marks emitted) and ``pos`` (verse characters since the last one),
-    in sync with ``state.generated``: one column a call normally, the whole history after a restart."""
-
-    def __init__(self, vocabulary: Vocabulary) -> None:
-        self.vocabulary = vocabulary
-        self._tables_cpu: dict[str, Tensor] = {
-            "verse": verse_character_mask(vocabulary),
-            "line_end": _ids_mask(vocabulary, LINE_END_MARKS),
-        }
-        self._tables: dict[str, Tensor] = {}
-        self._device: torch.device | None = None
-        self._steps = 0
-        self.line: Tensor | None = None
-        self.pos: Tensor | None = None
-
-    def _reset(self, batch: int, device: torch.device) -> None:
-        if device != self._device:
-            self._tables = {name: table.to(device) for name, table in self._tables_cpu.items()}
-            self._device = device
-        self.line = torch.zeros(batch, dtype=torch.long, device=device)
-        self.pos = torch.zeros(batch, dtype=torch.long, device=device)
-        self._steps = 0
-
-    #: Per-row tensors that move with their poem when beam search reorders the batch.
-    _row_state: tuple[str, ...] = ("line", "pos")
-
-    def reorder(self, index: Tensor) -> None:
-        """Follows the decoder when beam search selects and repeats rows (``index``: old row of each new row)."""
-        for name in self._row_state:
-            value = getattr(self, name, None)
-            if value is not None:
-                setattr(self, name, value.index_select(0, index))
-
-    def _advance(self, tokens: Tensor) -> None:
-        end = self._tables["line_end"][tokens]
-        verse = self._tables["verse"][tokens]
-        self.line += end
-        self.pos = torch.where(end, 0, self.pos + verse)
-
-    def _sync(self, state: DecodeState, logits: Tensor) -> None:
-        steps = state.generated.shape[1]
-        if (
-            steps == 0
-            or self.line is None
-            or steps < self._steps
-            or self.line.shape[0] != logits.shape[0]
-            or self.line.device != logits.device
-        ):
-            self._reset(logits.shape[0], logits.device)
-        for column in range(self._steps, steps):  # one column a step; the whole history after a restart
-            self._advance(state.generated[:, column])
-        self._steps = steps
-
-
-class FormConstraint(_Tracked):
+class FormConstraint(PositionTracker):
     """The hard shape of a form: ``lines`` lines of exactly ``chars`` verse characters, each closed by one mark.
 
     Odd lines (1st, 3rd ...) end with ``，``; even lines with one of ``。？！`` (those in the vocabulary); after
@@ -184,6 +91,15 @@ class FormConstraint(_Tracked):
     Raises:
         ConfigError: the vocabulary lacks ``，`` or ``。`` or has no verse characters, or a count is not positive.
     """
+
+    stage = Stage.SHAPE
+
+    @classmethod
+    def from_plan(cls, vocabulary: Vocabulary, plan: Plan) -> FormConstraint | None:
+        # A template fixes the shape itself (TemplateConstraint).
+        if plan.template is not None or plan.chars is None:
+            return None
+        return cls(vocabulary, plan.chars, plan.lines)
 
     def __init__(self, vocabulary: Vocabulary, chars: int, lines: int) -> None:
         if int(chars) < 1 or int(lines) < 1:
@@ -203,9 +119,9 @@ class FormConstraint(_Tracked):
         allowed = torch.stack(
             [
                 verse,
-                _ids_mask(vocabulary, ODD_LINE_END),
-                _ids_mask(vocabulary, POEM_END_MARKS),
-                _ids_mask(vocabulary, ()),
+                ids_mask(vocabulary, ODD_LINE_END),
+                ids_mask(vocabulary, POEM_END_MARKS),
+                ids_mask(vocabulary, ()),
             ]
         )
         allowed[3, vocabulary.eos_id] = True
@@ -267,29 +183,11 @@ def form_constraint_for(
         chars, lines = form.chars, form.lines
     elif chars is None and lines is None:
         raise ConfigError("no form given: give a form (wujue, qijue, wulv, qilv) or both chars and lines")
-    elif chars is None or lines is None:
-        missing = "chars (5 or 7)" if chars is None else "lines (4 or 8)"
-        raise ConfigError(f"a shape needs both chars and lines: give {missing} as well, or give a form")
-    if chars not in (5, 7):
-        raise ConfigError(f"chars must be 5 or 7 (characters a line), got {chars}")
-    if lines not in (4, 8):
-        raise ConfigError(f"lines must be 4 or 8 (lines a poem), got {lines}")
+    check_shape(chars, lines)
     return FormConstraint(vocabulary, chars, lines)
 
 
-def _check_characters(vocabulary: Vocabulary, text: str) -> None:
-    """ConfigError naming every character of ``text`` that is punctuation or not in the vocabulary."""
-    punctuation = list(dict.fromkeys(c for c in text if is_punctuation(c)))
-    if punctuation:
-        raise ConfigError(
-            f"forced characters must be verse characters, not punctuation: {', '.join(punctuation)}; remove them"
-        )
-    unknown = vocabulary.unknown(text)
-    if unknown:
-        raise ConfigError(f"characters not in the model's vocabulary: {', '.join(unknown)}; choose other characters")
-
-
-class ForcedCharacters(_Tracked):
+class ForcedCharacters(PositionTracker):
     """Forces given characters at given places: ``forced[(line, position)] = character``, both 0-based.
 
     The line is the count of line-end marks emitted so far (any of ``，。？！；：``, whichever ended the line:
@@ -310,6 +208,14 @@ class ForcedCharacters(_Tracked):
             vocabulary (all such characters named).
     """
 
+    stage = Stage.FORCED
+
+    @classmethod
+    def from_plan(cls, vocabulary: Vocabulary, plan: Plan) -> ForcedCharacters | None:
+        if plan.template is not None or not plan.forced:
+            return None
+        return cls(vocabulary, plan.forced, plan.chars)
+
     def __init__(self, vocabulary: Vocabulary, forced: Mapping[tuple[int, int], str], chars: int) -> None:
         super().__init__(vocabulary)
         self.chars = int(chars)
@@ -322,7 +228,7 @@ class ForcedCharacters(_Tracked):
                 )
             if not isinstance(char, str) or len(char) != 1:
                 raise ConfigError(f"force one character at a place, got {char!r} at line {line}, position {position}")
-        _check_characters(vocabulary, "".join(self.forced.values()))
+        check_forced_characters(vocabulary, "".join(self.forced.values()))
         self.num_lines = 1 + max((line for line, _ in self.forced), default=-1)
         table = torch.full((max(self.num_lines, 1), self.chars), -1, dtype=torch.long)
         for (line, position), char in self.forced.items():
@@ -348,24 +254,13 @@ class ForcedCharacters(_Tracked):
         return f"ForcedCharacters({self.forced!r}, chars={self.chars})"
 
 
-def _strip_spaces(text: str) -> str:
-    return "".join(c for c in text if c not in _SPACES)
-
-
 def acrostic_constraint(vocabulary: Vocabulary, heads: str, chars: int, lines: int) -> ForcedCharacters:
     """An acrostic (藏头诗): ``heads[i]`` opens line ``i``; spaces are ignored; fewer heads than lines is fine.
 
     Raises:
         ConfigError: no heads, more heads than lines, punctuation among them, or characters not in the vocabulary.
     """
-    heads = _strip_spaces(heads)
-    if not heads:
-        raise ConfigError("no acrostic heads given; give one character for each line to open")
-    if len(heads) > lines:
-        raise ConfigError(
-            f"{len(heads)} heads but the form has {lines} lines; give at most {lines} heads or choose a longer form"
-        )
-    return ForcedCharacters(vocabulary, {(i, 0): head for i, head in enumerate(heads)}, chars)
+    return ForcedCharacters(vocabulary, acrostic_places(heads, lines), chars)
 
 
 def first_line_constraint(vocabulary: Vocabulary, first_line: str, chars: int) -> ForcedCharacters:
@@ -375,24 +270,10 @@ def first_line_constraint(vocabulary: Vocabulary, first_line: str, chars: int) -
         ConfigError: punctuation inside the line, a length other than ``chars``, or characters not in the
             vocabulary.
     """
-    line = _strip_spaces(first_line)
-    if line.endswith((ODD_LINE_END, ",")):
-        line = line[:-1]
-    punctuation = list(dict.fromkeys(c for c in line if is_punctuation(c)))
-    if punctuation:
-        raise ConfigError(
-            f"the first line {line!r} holds punctuation ({', '.join(punctuation)}); give {chars} characters, "
-            f"optionally followed by ，"
-        )
-    if len(line) != chars:
-        raise ConfigError(
-            f"the first line {line!r} has {len(line)} characters but the form needs {chars}; "
-            f"give a line of {chars} characters"
-        )
-    return ForcedCharacters(vocabulary, {(0, i): char for i, char in enumerate(line)}, chars)
+    return ForcedCharacters(vocabulary, first_line_places(first_line, chars), chars)
 
 
-class NoRepeat(_Tracked):
+class NoRepeat(PositionTracker):
     """No verse character twice in a poem, except immediate reduplication (叠字).
 
     Reduplication - 青青, 萧萧, 漫漫, 离离 - is a device of classical verse, not careless repetition, so a
@@ -411,11 +292,17 @@ class NoRepeat(_Tracked):
             after it) puts them.
     """
 
+    stage = Stage.CONTENT
     _row_state = ("line", "pos", "used", "previous", "run")
+
+    @classmethod
+    def from_plan(cls, vocabulary: Vocabulary, plan: Plan) -> NoRepeat | None:
+        # The fixed characters are kept for their places, so they cannot be used up earlier in the poem.
+        return cls(vocabulary, reserved=plan.reserved) if plan.no_repeat else None
 
     def __init__(self, vocabulary: Vocabulary, reserved: str = "") -> None:
         super().__init__(vocabulary)
-        reserved_mask = _ids_mask(vocabulary, reserved) & self._tables_cpu["verse"]
+        reserved_mask = ids_mask(vocabulary, reserved) & self._tables_cpu["verse"]
         self._tables_cpu["reserved"] = torch.nonzero(reserved_mask).flatten()
         self._tables_cpu["reserved_mask"] = reserved_mask
         self._pad_id = vocabulary.pad_id
@@ -456,3 +343,31 @@ class NoRepeat(_Tracked):
 
     def __repr__(self) -> str:
         return "NoRepeat()"
+
+
+class AvoidCharacters(LogitsProcessor):
+    """Characters a poem must not use anywhere (``--avoid 愁泪``). The planner refuses a request that both fixes
+    and avoids a character, so the forced characters, applied later, never bring one back.
+
+    Args:
+        vocabulary: the model's vocabulary.
+        characters: the characters to avoid; those not in the vocabulary are never written anyway.
+    """
+
+    stage = Stage.CONTENT
+
+    @classmethod
+    def from_plan(cls, vocabulary: Vocabulary, plan: Plan) -> AvoidCharacters | None:
+        return cls(vocabulary, plan.banned) if plan.banned else None
+
+    def __init__(self, vocabulary: Vocabulary, characters: str) -> None:
+        self.characters = "".join(dict.fromkeys(c for c in strip_spaces(characters) if c in vocabulary))
+        self.ids = torch.tensor([vocabulary.id_of(c) for c in self.characters], dtype=torch.long)
+
+    def __call__(self, state: DecodeState, logits: Tensor) -> Tensor:
+        if self.ids.numel():
+            logits[:, self.ids.to(logits.device)] = _NEG_INF
+        return logits
+
+    def __repr__(self) -> str:
+        return f"AvoidCharacters({self.characters!r})"

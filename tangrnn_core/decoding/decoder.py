@@ -1,9 +1,10 @@
 """The batched decoder: many poems at once, one character per step, for any architecture.
 
-Two searches share one loop over the plugin API's ``step``: sampling (``num_beams=1``) and beam search, where
-each poem keeps ``num_beams`` candidates and the batch holds ``num_poems * num_beams`` rows. Constraints are
-logit processors; a processor that keeps per-row progress must define ``reorder(index)`` so that its rows move
-with the decoder's: beam search selects and repeats rows, and sampling drops the rows of finished poems.
+Two search strategies share one step loop over the plugin API's ``step``: :class:`Sampling` (``num_beams=1``)
+and :class:`BeamSearch`, where each poem keeps ``num_beams`` candidates and the batch holds
+``num_poems * num_beams`` rows. Constraints are logit processors; whenever a strategy moves rows (beam search
+selects and repeats them, sampling drops finished poems) the loop moves the network's state, the decode state
+and every processor's rows (:meth:`~tangrnn_core.decoding.processors.LogitsProcessor.reorder`) with them.
 
 Sampling drops finished poems from the batch once a quarter of its rows are done, so that poems of free length
 (which end anywhere from 20 to over 100 characters) do not keep paying for the longest one (twice as many free
@@ -24,7 +25,7 @@ from torch import Tensor
 from tangrnn_core.api import CAUSAL, CONDITIONAL, Architecture, Batch
 from tangrnn_core.data.vocab import Vocabulary
 from tangrnn_core.decoding.processors import BanTokens, LogitsProcessor
-from tangrnn_core.decoding.sampling import sample_next
+from tangrnn_core.decoding.sampling import check_sampling_options, sample_next
 from tangrnn_core.errors import ConfigError
 
 
@@ -45,6 +46,11 @@ class DecodeState:
     @property
     def step(self) -> int:
         return self.generated.shape[1]
+
+    def select(self, index: Tensor) -> None:
+        """Keeps the rows ``index`` names, in that order."""
+        self.generated = self.generated.index_select(0, index)
+        self.finished = self.finished.index_select(0, index)
 
 
 @torch.inference_mode()
@@ -73,8 +79,9 @@ def generate(
             search and a positive value samples the beams' extensions (Gumbel top-k), so poems differ.
         top_k: see :func:`~tangrnn_core.decoding.sampling.sample_next` (sampling only).
         top_p: see :func:`~tangrnn_core.decoding.sampling.sample_next` (sampling only).
-        processors: constraints applied in order at every step, after the ban on special tokens. Make new ones
-            for every call: they may keep per-row progress.
+        processors: constraints applied in order at every step, after the ban on special tokens: instances of
+            :class:`~tangrnn_core.decoding.processors.LogitsProcessor`, or plain functions ``(state, logits)
+            -> logits`` that keep no per-row state. Make new ones for every call: they may keep per-row progress.
         generator: the random source (same seed, same poems).
         num_beams: candidates kept per poem; ``1`` samples each poem directly.
         prefix: ids read after ``<bos>`` before the first generated character (not part of the output).
@@ -83,12 +90,7 @@ def generate(
     """
     if CAUSAL not in architecture.capabilities:
         raise ConfigError(f"{type(architecture).__name__} cannot generate left to right (no '{CAUSAL}' capability)")
-    if temperature < 0:
-        raise ConfigError(f"temperature must be 0 or more, got {temperature}")
-    if not 0 < top_p <= 1:
-        raise ConfigError(f"top_p must be in (0, 1], got {top_p}")
-    if top_k < 0:
-        raise ConfigError(f"top_k must be 0 (off) or more, got {top_k}")
+    check_sampling_options(temperature, top_k, top_p)
     if num_beams < 1:
         raise ConfigError(f"num_beams must be at least 1, got {num_beams}")
     if num_poems < 1:
@@ -96,9 +98,12 @@ def generate(
     was_training = architecture.training
     architecture.eval()
     try:
-        return _Search(architecture, vocabulary, num_poems, num_beams, processors, generator).run(
-            max_length, temperature, top_k, top_p, prefix, title
-        )
+        device = next(architecture.parameters()).device
+        if num_beams == 1:
+            search: Search = Sampling(vocabulary, num_poems, temperature, top_k, top_p, generator, device)
+        else:
+            search = BeamSearch(vocabulary, num_poems, num_beams, temperature, generator, device)
+        return _decode(architecture, vocabulary, search, processors, max_length, prefix, title)
     finally:
         architecture.train(was_training)
 
@@ -123,118 +128,166 @@ def title_context(
     )
 
 
-class _Search:
-    #: Share of the batch's rows that must be finished before sampling drops them (above 1: never).
+class Search:
+    """A search strategy: how the step loop turns processed logits into the next characters.
+
+    Args:
+        vocabulary: the model's vocabulary.
+        rows: rows of the batch the loop decodes.
+    """
+
+    def __init__(self, vocabulary: Vocabulary, rows: int) -> None:
+        self.vocabulary = vocabulary
+        self.rows = rows
+
+    def choose(self, logits: Tensor, decode: DecodeState) -> tuple[Tensor, Tensor | None]:
+        """The next id of every row, and the rows to continue from (``None``: each row its own) before they
+        are appended."""
+        raise NotImplementedError
+
+    def shrink(self, decode: DecodeState) -> Tensor | None:
+        """After a step: the rows to keep decoding (``None``: all of them)."""
+        return None
+
+    def texts(self, decode: DecodeState) -> list[str]:
+        """The poems, once the loop ends."""
+        raise NotImplementedError
+
+
+class Sampling(Search):
+    """One row a poem, each character drawn from the processed distribution (greedy at temperature 0).
+
+    Finished poems leave the batch once a quarter of its rows are done. Each step draws one random number per
+    poem of the call, finished or not, so that dropping rows moves no random draw.
+    """
+
+    #: Share of the batch's rows that must be finished before they are dropped (above 1: never).
     drop_finished_share = 0.25
 
-    def __init__(self, architecture, vocabulary, num_poems, num_beams, processors, generator) -> None:
-        self.net = architecture
-        self.vocabulary = vocabulary
-        self.num_poems = num_poems
-        self.num_beams = num_beams
-        self.rows = num_poems * num_beams
+    def __init__(self, vocabulary, num_poems, temperature, top_k, top_p, generator, device) -> None:
+        super().__init__(vocabulary, num_poems)
+        self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
         self.generator = generator
-        self.device = next(architecture.parameters()).device
-        banned = [vocabulary.pad_id, vocabulary.unk_id, vocabulary.bos_id, vocabulary.mask_id]
-        self.processors = [BanTokens(banned), *processors]
+        self.device = device
+        self.alive = torch.arange(num_poems, device=device)  # the poem each row of the batch writes
+        self.written: list[str] = [""] * num_poems
 
-    def run(
-        self,
-        max_length: int,
-        temperature: float,
-        top_k: int,
-        top_p: float,
-        prefix: Sequence[int],
-        title: Sequence[int] | None,
-    ) -> list[str]:
-        vocabulary = self.vocabulary
-        start = torch.tensor([vocabulary.bos_id, *prefix], dtype=torch.long, device=self.device)
-        # Every row starts from the same <bos>, prefix and title: read them once and copy the state to all rows.
-        state = self.net.initial_state(1, title_context(self.net, vocabulary, title, 1, self.device))
-        logits, state = self.net.prefill(start[None], state)
-        if self.rows > 1:
-            state = self.net.reorder_state(state, torch.zeros(self.rows, dtype=torch.long, device=self.device))
-            logits = logits.expand(self.rows, -1)
-        decode = DecodeState(
-            generated=torch.empty((self.rows, 0), dtype=torch.long, device=self.device),
-            finished=torch.zeros(self.rows, dtype=torch.bool, device=self.device),
-            vocabulary=vocabulary,
-        )
-        # Beam scores: only the first beam of each poem is live at the start, so beams do not duplicate.
-        scores = torch.full((self.num_poems, self.num_beams), float("-inf"), device=self.device)
-        scores[:, 0] = 0.0
-        tokens = start[-1:].expand(self.rows)
-        alive = torch.arange(self.rows, device=self.device)  # sampling: the poem each row of the batch writes
-        texts: list[str] = [""] * self.rows
-        for step in range(max_length):
-            if step:
-                logits, state = self.net.step(tokens, state)
-            logits = logits.float() if step else logits.float().clone()  # processors may write in place
-            for processor in self.processors:
-                logits = processor(decode, logits)
-            if self.num_beams == 1:
-                uniforms = None
-                if temperature > 0:
-                    uniforms = torch.rand(self.rows, 1, generator=self.generator, device=self.device)[alive]
-                tokens = sample_next(logits, temperature, top_k, top_p, self.generator, uniforms)
-                tokens = tokens.masked_fill(decode.finished, vocabulary.pad_id)
-            else:
-                tokens, order, scores = self._beam_step(logits, decode.finished, scores, temperature)
-                state = self.net.reorder_state(state, order)
-                decode.generated = decode.generated.index_select(0, order)
-                decode.finished = decode.finished.index_select(0, order)
-                for processor in self.processors:
-                    if hasattr(processor, "reorder"):
-                        processor.reorder(order)
-            decode.generated = torch.cat([decode.generated, tokens[:, None]], dim=1)
-            decode.finished |= tokens == vocabulary.eos_id
-            done = int(decode.finished.sum())
-            if done == decode.finished.shape[0]:
-                break
-            if self.num_beams == 1 and done >= self.drop_finished_share * decode.finished.shape[0]:
-                state, tokens, alive = self._drop_finished(decode, state, tokens, alive, texts)
-        if self.num_beams == 1:
-            for row, ids in zip(alive.tolist(), decode.generated.tolist()):
-                texts[row] = vocabulary.decode(ids)
-            return texts
-        lengths = (decode.generated != vocabulary.pad_id).sum(1).clamp(min=1).view(self.num_poems, -1)
-        # length-normalised, so that beams that stop early are not favoured for their fewer terms
-        pick = (scores / lengths).argmax(dim=1)
-        rows = torch.arange(self.num_poems, device=self.device) * self.num_beams + pick
-        return [vocabulary.decode(row.tolist()) for row in decode.generated.index_select(0, rows)]
+    def choose(self, logits: Tensor, decode: DecodeState) -> tuple[Tensor, Tensor | None]:
+        uniforms = None
+        if self.temperature > 0:
+            uniforms = torch.rand(self.rows, 1, generator=self.generator, device=self.device)[self.alive]
+        tokens = sample_next(logits, self.temperature, self.top_k, self.top_p, self.generator, uniforms)
+        return tokens.masked_fill(decode.finished, self.vocabulary.pad_id), None
 
-    def _drop_finished(
-        self, decode: DecodeState, state, tokens: Tensor, alive: Tensor, texts: list[str]
-    ) -> tuple[object, Tensor, Tensor]:
-        """Writes out the finished poems and takes their rows out of the batch, the state and the processors."""
+    def shrink(self, decode: DecodeState) -> Tensor | None:
         finished = decode.finished
-        for row, ids in zip(alive[finished].tolist(), decode.generated[finished].tolist()):
-            texts[row] = self.vocabulary.decode(ids)
+        if int(finished.sum()) < self.drop_finished_share * finished.shape[0]:
+            return None
+        for row, ids in zip(self.alive[finished].tolist(), decode.generated[finished].tolist()):
+            self.written[row] = self.vocabulary.decode(ids)
         keep = torch.nonzero(~finished).flatten()
-        decode.generated = decode.generated.index_select(0, keep)
-        decode.finished = finished.index_select(0, keep)
-        for processor in self.processors:
-            if hasattr(processor, "reorder"):
-                processor.reorder(keep)
-        return self.net.reorder_state(state, keep), tokens.index_select(0, keep), alive.index_select(0, keep)
+        self.alive = self.alive.index_select(0, keep)
+        return keep
 
-    def _beam_step(
-        self, logits: Tensor, finished: Tensor, scores: Tensor, temperature: float
-    ) -> tuple[Tensor, Tensor, Tensor]:
+    def texts(self, decode: DecodeState) -> list[str]:
+        for row, ids in zip(self.alive.tolist(), decode.generated.tolist()):
+            self.written[row] = self.vocabulary.decode(ids)
+        return self.written
+
+
+class BeamSearch(Search):
+    """``num_beams`` candidates a poem, scored by summed log-probabilities; at temperature 0 the best extensions
+    are kept, above it they are sampled (Gumbel top-k), so poems differ. The best beam by length-normalised
+    score is the poem."""
+
+    def __init__(self, vocabulary, num_poems, num_beams, temperature, generator, device) -> None:
+        super().__init__(vocabulary, num_poems * num_beams)
+        self.num_poems, self.num_beams = num_poems, num_beams
+        self.temperature = temperature
+        self.generator = generator
+        # Only the first beam of each poem is live at the start, so beams do not duplicate.
+        self.scores = torch.full((num_poems, num_beams), float("-inf"), device=device)
+        self.scores[:, 0] = 0.0
+
+    def choose(self, logits: Tensor, decode: DecodeState) -> tuple[Tensor, Tensor | None]:
         vocab = logits.shape[-1]
         logprobs = torch.log_softmax(logits, dim=-1)
         # A finished beam carries its score on unchanged, extended only by padding.
-        logprobs[finished] = float("-inf")
-        logprobs[finished, self.vocabulary.pad_id] = 0.0
-        candidates = (scores.view(-1, 1) + logprobs).view(self.num_poems, self.num_beams * vocab)
+        logprobs[decode.finished] = float("-inf")
+        logprobs[decode.finished, self.vocabulary.pad_id] = 0.0
+        candidates = (self.scores.view(-1, 1) + logprobs).view(self.num_poems, self.num_beams * vocab)
         ranking = candidates
-        if temperature > 0:
+        if self.temperature > 0:
             uniform = torch.rand(candidates.shape, generator=self.generator, device=candidates.device)
             gumbel = -torch.log(-torch.log(uniform.clamp(1e-20, 1.0)))
-            ranking = candidates / temperature + gumbel
+            ranking = candidates / self.temperature + gumbel
         chosen = torch.topk(ranking, self.num_beams, dim=1).indices
-        new_scores = candidates.gather(1, chosen)
+        self.scores = candidates.gather(1, chosen)
         beam = chosen // vocab
         tokens = (chosen % vocab).view(-1)
         order = (torch.arange(self.num_poems, device=logits.device)[:, None] * self.num_beams + beam).view(-1)
-        return tokens, order, new_scores
+        return tokens, order
+
+    def texts(self, decode: DecodeState) -> list[str]:
+        pad = self.vocabulary.pad_id
+        lengths = (decode.generated != pad).sum(1).clamp(min=1).view(self.num_poems, -1)
+        # length-normalised, so that beams that stop early are not favoured for their fewer terms
+        pick = (self.scores / lengths).argmax(dim=1)
+        rows = torch.arange(self.num_poems, device=pick.device) * self.num_beams + pick
+        return [self.vocabulary.decode(row.tolist()) for row in decode.generated.index_select(0, rows)]
+
+
+def _decode(
+    net: Architecture,
+    vocabulary: Vocabulary,
+    search: Search,
+    processors: Sequence[LogitsProcessor],
+    max_length: int,
+    prefix: Sequence[int],
+    title: Sequence[int] | None,
+) -> list[str]:
+    """The step loop: the network's scores, the processors, the strategy's choice, until every poem ends."""
+    device = next(net.parameters()).device
+    rows = search.rows
+    banned = [vocabulary.pad_id, vocabulary.unk_id, vocabulary.bos_id, vocabulary.mask_id]
+    processors = [BanTokens(banned), *processors]
+    start = torch.tensor([vocabulary.bos_id, *prefix], dtype=torch.long, device=device)
+    # Every row starts from the same <bos>, prefix and title: read them once and copy the state to all rows.
+    state = net.initial_state(1, title_context(net, vocabulary, title, 1, device))
+    logits, state = net.prefill(start[None], state)
+    if rows > 1:
+        state = net.reorder_state(state, torch.zeros(rows, dtype=torch.long, device=device))
+        logits = logits.expand(rows, -1)
+    decode = DecodeState(
+        generated=torch.empty((rows, 0), dtype=torch.long, device=device),
+        finished=torch.zeros(rows, dtype=torch.bool, device=device),
+        vocabulary=vocabulary,
+    )
+    tokens = start[-1:].expand(rows)
+
+    def move(index: Tensor) -> None:
+        nonlocal state
+        state = net.reorder_state(state, index)
+        decode.select(index)
+        for processor in processors:
+            if isinstance(processor, LogitsProcessor):  # plain functions keep no rows
+                processor.reorder(index)
+
+    for step in range(max_length):
+        if step:
+            logits, state = net.step(tokens, state)
+        logits = logits.float() if step else logits.float().clone()  # processors may write in place
+        for processor in processors:
+            logits = processor(decode, logits)
+        tokens, order = search.choose(logits, decode)
+        if order is not None:
+            move(order)
+        decode.generated = torch.cat([decode.generated, tokens[:, None]], dim=1)
+        decode.finished |= tokens == vocabulary.eos_id
+        if bool(decode.finished.all()):
+            break
+        keep = search.shrink(decode)
+        if keep is not None:
+            move(keep)
+            tokens = tokens.index_select(0, keep)
+    return search.texts(decode)

@@ -22,7 +22,7 @@ from tangrnn_core.api import Architecture, Batch
 from tangrnn_core.data.vocab import Vocabulary
 from tangrnn_core.decoding.decoder import DecodeState, title_context
 from tangrnn_core.decoding.processors import BanTokens, LogitsProcessor
-from tangrnn_core.decoding.sampling import sample_next
+from tangrnn_core.decoding.sampling import check_sampling_options, sample_next
 from tangrnn_core.decoding.template import Template, TemplateConstraint
 from tangrnn_core.errors import ConfigError
 
@@ -60,6 +60,7 @@ def mask_predict(
         generator: the random source (same seed, same poems).
         title: title ids for ``conditional`` networks.
     """
+    check_sampling_options(temperature, top_k, top_p)
     if iterations < 1:
         raise ConfigError(f"iterations must be at least 1, got {iterations}")
     if num_poems < 1:

@@ -24,8 +24,8 @@ patterns from the start to those they fit (none: a one-line :class:`~tangrnn_cor
 rhyme only from groups with enough left for every rhyme to come, and keeps the last ones of a poem's group
 out of non-rhyme positions. Beam search moves every per-poem state through :meth:`reorder`.
 
-Apply it after :class:`~tangrnn_core.decoding.constraints.FormConstraint` and before ``NoRepeat`` and the
-forced characters: ``[FormConstraint, ProsodyConstraint, NoRepeat, ForcedCharacters]``.
+Its stage (:attr:`~tangrnn_core.decoding.processors.Stage.PROSODY`) puts it after the form's shape and before
+no-repeat and the forced characters, which it plans for.
 """
 
 from __future__ import annotations
@@ -39,7 +39,10 @@ from torch import Tensor
 
 from tangrnn_core.data.forms import REGULAR_FORMS, Form
 from tangrnn_core.data.vocab import Vocabulary
-from tangrnn_core.decoding.constraints import _ids_mask, _Tracked
+from tangrnn_core.decoding.plan import Plan
+from tangrnn_core.decoding.processors import PositionTracker, Stage
+from tangrnn_core.decoding.request import TONE_MODES
+from tangrnn_core.decoding.tokens import ids_mask
 from tangrnn_core.errors import ConfigError
 from tangrnn_core.prosody.patterns import Pattern, ToneMode, pattern_named, patterns_for
 from tangrnn_core.prosody.tables import Tone, convert_each, load_tables, token_prosody
@@ -47,10 +50,8 @@ from tangrnn_core.prosody.tables import Tone, convert_each, load_tables, token_p
 if TYPE_CHECKING:
     from tangrnn_core.decoding.decoder import DecodeState
 
-__all__ = ["ProsodyConstraint", "TONE_MODES", "token_prosody", "prosody_constraint", "wants_prosody"]
+__all__ = ["ProsodyConstraint", "token_prosody"]
 
-#: Values of ``tones``: every fixed position, positions 2/4/6 and the ends, or no tone constraint.
-TONE_MODES = ("strict", "loose", "off")
 _NEG_INF = float("-inf")
 _FREE, _PING, _ZE = 0, 1, 2  # what a position asks for
 _NUM_GROUPS = 30  # the 平声 groups; a set of them fits in the low bits of an int64
@@ -70,7 +71,7 @@ def _token_tables(tokens: tuple[str, ...]) -> tuple[Tensor, Tensor, Tensor]:
     return torch.tensor(fits_ping), torch.tensor(fits_ze), torch.tensor(groups, dtype=torch.int32)
 
 
-class ProsodyConstraint(_Tracked):
+class ProsodyConstraint(PositionTracker):
     """Tones of a pattern (strict or loose) and one 平声 rhyme group of 平水韵, per poem, at every step.
 
     Args:
@@ -81,6 +82,7 @@ class ProsodyConstraint(_Tracked):
         rhyme: ``auto`` (the group of the first rhyme), a 平声 group (``东``, ``一东``), or ``None``/``off``.
         forced: characters that will be forced, by ``(line, position)`` (0-based): acrostic heads, a first line.
         reserved: characters ``NoRepeat`` keeps for their forced places (never usable as rhymes).
+        banned: characters no place may use (``--avoid``): never counted among a group's rhymes.
         no_repeat: whether ``NoRepeat`` is applied too (then every rhyme must be a new character).
 
     Raises:
@@ -88,7 +90,29 @@ class ProsodyConstraint(_Tracked):
             position or a group, or forced characters that fit no pattern.
     """
 
+    stage = Stage.PROSODY
     _row_state = ("line", "pos", "patterns", "groups", "used", "previous")
+
+    @classmethod
+    def from_plan(cls, vocabulary: Vocabulary, plan: Plan) -> ProsodyConstraint | None:
+        if not plan.prosody:
+            return None
+        if plan.form is None:
+            raise ConfigError(
+                "--tones, --pattern and --rhyme need a regular form: add --form 五绝, 七绝, 五律 or 七律 "
+                "(or --chars 5|7 with --lines 4|8)"
+            )
+        return cls(
+            vocabulary,
+            plan.form,
+            tones=plan.tones,
+            pattern=plan.pattern,
+            rhyme=plan.rhyme,
+            forced=plan.forced,
+            reserved=plan.reserved if plan.no_repeat else "",
+            banned=plan.banned,
+            no_repeat=plan.no_repeat,
+        )
 
     def __init__(
         self,
@@ -100,6 +124,7 @@ class ProsodyConstraint(_Tracked):
         forced: Mapping[tuple[int, int], str] | None = None,
         reserved: str = "",
         no_repeat: bool = False,
+        banned: str = "",
     ) -> None:
         super().__init__(vocabulary)
         self.form = Form.parse(form)
@@ -147,8 +172,8 @@ class ProsodyConstraint(_Tracked):
             start_groups = (1 << _NUM_GROUPS) - 1
         else:
             start_groups = 1 << self.prosody.group(rhyme).index
-        reserved_mask = _ids_mask(vocabulary, reserved) & verse
-        pool_bits = torch.where(reserved_mask, 0, group_bits)
+        unavailable = (ids_mask(vocabulary, reserved) | ids_mask(vocabulary, banned)) & verse
+        pool_bits = torch.where(unavailable, 0, group_bits)
         members = ((pool_bits[:, None] >> torch.arange(_NUM_GROUPS)) & 1).bool()  # (vocab, 30)
         pool = members.sum(0)
 
@@ -393,57 +418,3 @@ class ProsodyConstraint(_Tracked):
 
     def __repr__(self) -> str:
         return f"ProsodyConstraint(form={self.form.value}, tones={self.tones}, rhyme={self.rhyme})"
-
-
-def wants_prosody(tones: str | None, pattern: str | None, rhyme: str | None) -> bool:
-    """Whether a request asks for tones, a pattern or a rhyme at all (the defaults ask for none)."""
-    return tones not in (None, "off") or pattern not in (None, "", "auto") or rhyme not in (None, "", "off", "none")
-
-
-def prosody_constraint(
-    vocabulary: Vocabulary,
-    chars: int | None,
-    lines: int | None,
-    tones: str | None,
-    pattern: str | None,
-    rhyme: str | None,
-    forced: list | tuple = (),
-    reserved: str = "",
-    no_repeat: bool = False,
-) -> ProsodyConstraint:
-    """The :class:`ProsodyConstraint` of a generation request, from its shape and options.
-
-    Args:
-        vocabulary: the model's vocabulary.
-        chars: characters a line (5 or 7).
-        lines: lines a poem (4 or 8).
-        tones: ``strict``, ``loose`` or ``off``.
-        pattern: a pattern name or ``auto``.
-        rhyme: ``auto``, a 平声 group, or ``None``/``off``.
-        forced: the request's ``ForcedCharacters`` processors (acrostic, first line), whose characters the
-            patterns must fit.
-        reserved: characters ``NoRepeat`` reserves (the acrostic heads).
-        no_repeat: whether ``NoRepeat`` applies.
-
-    Raises:
-        ConfigError: no regular form, or any refusal of :class:`ProsodyConstraint`.
-    """
-    form = next((f for f in REGULAR_FORMS if (f.chars, f.lines) == (chars, lines)), None)
-    if form is None:
-        raise ConfigError(
-            "--tones, --pattern and --rhyme need a regular form: add --form 五绝, 七绝, 五律 or 七律 "
-            "(or --chars 5|7 with --lines 4|8)"
-        )
-    places: dict[tuple[int, int], str] = {}
-    for processor in forced:
-        places.update(processor.forced)
-    return ProsodyConstraint(
-        vocabulary,
-        form,
-        tones=tones or "off",
-        pattern=pattern or "auto",
-        rhyme=rhyme,
-        forced=places,
-        reserved=reserved if no_repeat else "",
-        no_repeat=no_repeat,
-    )

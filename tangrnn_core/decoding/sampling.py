@@ -5,6 +5,22 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from tangrnn_core.errors import ConfigError
+
+
+def check_sampling_options(temperature: float, top_k: int, top_p: float) -> None:
+    """Refuses sampling options out of range, in the words of the command's flags.
+
+    Raises:
+        ConfigError: a negative temperature or top_k, or top_p outside ``(0, 1]``.
+    """
+    if not temperature >= 0:  # also refuses NaN
+        raise ConfigError(f"temperature must be 0 or more, got {temperature}")
+    if not 0 < top_p <= 1:
+        raise ConfigError(f"top_p must be in (0, 1], got {top_p}; 1 samples from every character")
+    if top_k < 0:
+        raise ConfigError(f"top_k must be 0 (off) or more, got {top_k}")
+
 
 def sample_next(
     logits: Tensor,

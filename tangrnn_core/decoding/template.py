@@ -9,6 +9,7 @@ acrostic and first-line options of ``tangrnn generate`` become templates too whe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -16,11 +17,15 @@ from torch import Tensor
 from tangrnn_core.data.forms import Form, classify
 from tangrnn_core.data.normalize import LINE_END_MARKS
 from tangrnn_core.data.vocab import Vocabulary
+from tangrnn_core.decoding.processors import LogitsProcessor, Stage
+from tangrnn_core.decoding.tokens import SPACES, verse_character_mask
 from tangrnn_core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tangrnn_core.decoding.plan import Plan
 
 #: Characters that stand for a blank in a template (the first one is the one to type).
 BLANK_MARKS = "□_＿*"
-_SPACES = " \t\r\n\u3000\u00a0"
 _NEG_INF = float("-inf")
 
 
@@ -37,7 +42,7 @@ class Template:
     @classmethod
     def parse(cls, text: str) -> Template:
         """A template from text, blanks written ``□`` (or ``_``, ``＿``, ``*``); spaces are ignored."""
-        slots = tuple(None if char in BLANK_MARKS else char for char in text if char not in _SPACES)
+        slots = tuple(None if char in BLANK_MARKS else char for char in text if char not in SPACES)
         if not slots:
             raise ConfigError("--template is empty; write a poem with □ for each character to fill in")
         if all(slot is not None for slot in slots):
@@ -93,7 +98,7 @@ class Template:
 
     def with_first_line(self, line: str) -> Template:
         """The template with its first line written as ``line`` (its end mark, if given, must match)."""
-        line = "".join(char for char in line if char not in _SPACES)
+        line = "".join(char for char in line if char not in SPACES)
         text = line.rstrip(LINE_END_MARKS)
         length = self.line_lengths()[0]
         if len(text) != length:
@@ -122,7 +127,7 @@ class Template:
         return torch.tensor([-1 if slot is None else vocabulary.id_of(slot) for slot in self.slots], dtype=torch.long)
 
 
-class TemplateConstraint:
+class TemplateConstraint(LogitsProcessor):
     """Makes a left-to-right network write exactly ``template``: its characters where it has them, a verse
     character at every blank, ``<eos>`` after the last position.
 
@@ -131,9 +136,13 @@ class TemplateConstraint:
         template: the layout to follow (acrostic heads and a first line already merged in).
     """
 
-    def __init__(self, vocabulary: Vocabulary, template: Template) -> None:
-        from tangrnn_core.decoding.constraints import verse_character_mask
+    stage = Stage.FORCED
 
+    @classmethod
+    def from_plan(cls, vocabulary: Vocabulary, plan: Plan) -> TemplateConstraint | None:
+        return None if plan.template is None else cls(vocabulary, plan.template)
+
+    def __init__(self, vocabulary: Vocabulary, template: Template) -> None:
         self.template = template
         self._ids = template.ids(vocabulary)
         self._verse = verse_character_mask(vocabulary)

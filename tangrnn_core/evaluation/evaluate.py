@@ -19,7 +19,8 @@ from torchmetrics import MetricCollection
 
 from tangrnn_core.api import CONDITIONAL
 from tangrnn_core.data.forms import REGULAR_FORMS, Form, split_lines
-from tangrnn_core.decoding.request import FREE_MAX_LENGTH, PoemRequest, write_poems
+from tangrnn_core.decoding.request import FREE_MAX_LENGTH, PoemRequest
+from tangrnn_core.decoding.write import write_poems
 from tangrnn_core.errors import ConfigError
 from tangrnn_core.objectives import is_masked_model
 from tangrnn_core.evaluation.metrics import (

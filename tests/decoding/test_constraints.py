@@ -16,10 +16,12 @@ from tangrnn_core.decoding.constraints import (
     acrostic_constraint,
     first_line_constraint,
     form_constraint_for,
-    is_punctuation,
-    verse_character_mask,
 )
-from tangrnn_core.decoding.request import PoemRequest, build_processors, write_poems
+from tangrnn_core.decoding.pipeline import build_processors
+from tangrnn_core.decoding.plan import plan_request
+from tangrnn_core.decoding.request import PoemRequest
+from tangrnn_core.decoding.tokens import is_punctuation, verse_character_mask
+from tangrnn_core.decoding.write import write_poems
 from tangrnn_core.errors import ConfigError
 from tangrnn_recurrent import LSTM
 
@@ -189,14 +191,15 @@ def test_form_on_random_logits_with_a_hand_loop(vocabulary):
 @pytest.mark.parametrize("num_beams", [1, 3])
 def test_the_forced_eos_step_is_not_decoded(net, vocabulary, num_beams):
     request = PoemRequest(form="五绝", num_poems=8, temperature=1.5, seed=3, num_beams=num_beams, tones="strict")
-    assert request.decoding_steps() == 24  # 4 lines of 5 characters and a mark; the <eos> is forced
+    plan = plan_request(vocabulary, request)
+    assert plan.max_steps == 24  # 4 lines of 5 characters and a mark; the <eos> is forced
     with_eos_step = generate(
         net,
         vocabulary,
         8,
         max_length=25,
         temperature=1.5,
-        processors=build_processors(vocabulary, request),
+        processors=build_processors(vocabulary, plan),
         generator=torch.Generator().manual_seed(3),
         num_beams=num_beams,
     )
@@ -204,7 +207,7 @@ def test_the_forced_eos_step_is_not_decoded(net, vocabulary, num_beams):
     assert poems == with_eos_step
     for poem in poems:
         assert_shape(poem, 5, 4)
-    assert PoemRequest(max_length=40).decoding_steps() == 40  # no fixed shape: the bound asked for
+    assert plan_request(vocabulary, PoemRequest(max_length=40)).max_steps == 40  # no fixed shape: the bound
 
 
 def test_each_batch_is_handed_over_as_it_is_written(net, vocabulary):
@@ -467,8 +470,8 @@ def test_form_constraint_for(vocabulary):
     one_line_error(lambda: form_constraint_for(vocabulary, "qilv", lines=4), "七律 has 8 lines", "lines=4")
     one_line_error(lambda: form_constraint_for(vocabulary, chars=6, lines=4), "chars must be 5 or 7", "6")
     one_line_error(lambda: form_constraint_for(vocabulary, chars=5, lines=6), "lines must be 4 or 8", "6")
-    one_line_error(lambda: form_constraint_for(vocabulary, chars=5), "give lines")
-    one_line_error(lambda: form_constraint_for(vocabulary, lines=4), "give chars")
+    one_line_error(lambda: form_constraint_for(vocabulary, chars=5), "give --lines")
+    one_line_error(lambda: form_constraint_for(vocabulary, lines=4), "give --chars")
     one_line_error(lambda: form_constraint_for(vocabulary), "no form given")
     one_line_error(lambda: form_constraint_for(vocabulary, "other"), "no fixed shape")
     one_line_error(lambda: form_constraint_for(vocabulary, "sonnet"), "unknown poem form")

@@ -89,7 +89,7 @@ def test_dropping_finished_poems_changes_no_poem(monkeypatch, vocabulary, constr
     from tangrnn_core.decoding.constraints import NoRepeat
 
     def write(share):
-        monkeypatch.setattr(decoder_module._Search, "drop_finished_share", share)
+        monkeypatch.setattr(decoder_module.Sampling, "drop_finished_share", share)
         net = tiny_lstm(vocabulary)
         with torch.no_grad():
             net.output.bias[vocabulary.eos_id] = 1.0  # poems of very different lengths

@@ -12,7 +12,8 @@ from tangrnn_core.data.forms import Form, classify
 from tangrnn_core.data.normalize import LINE_END_MARKS
 from tangrnn_core.data.vocab import Vocabulary
 from tangrnn_core.decoding.infill import mask_predict
-from tangrnn_core.decoding.request import PoemRequest, write_poems
+from tangrnn_core.decoding.request import PoemRequest
+from tangrnn_core.decoding.write import write_poems
 from tangrnn_core.decoding.template import Template
 from tangrnn_core.errors import ConfigError
 from tangrnn_core.objectives import masked_batch

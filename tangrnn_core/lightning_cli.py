@@ -39,8 +39,9 @@ from tangrnn_core.trainer import TangrnnTrainer
 
 #: ``--ckpt_path`` values that name no file (``best`` and ``last`` are resolved by :func:`resolve_checkpoint`).
 _SPECIAL_CKPT_PATHS = ("best", "last", "hpc")
-#: Verbs whose flags include every field of a :class:`~tangrnn_core.decoding.request.PoemRequest`.
-REQUEST_SUBCOMMANDS = ("generate",)
+#: Verbs whose flags are the fields of a :class:`~tangrnn_core.decoding.request.PoemRequest`, with those they
+#: leave out: predict's data decides how many poems and how many at once.
+REQUEST_SUBCOMMANDS: dict[str, set[str]] = {"generate": set(), "predict": {"num_poems", "batch_size"}}
 #: Verbs that take everything from a checkpoint and read no corpus.
 NO_DATA_SUBCOMMANDS = ("generate",)
 #: The largest seed every random generator a run seeds accepts (numpy's are 32-bit).
@@ -49,8 +50,9 @@ MAX_SEED = 2**32 - 1
 HARDWARE_PRECISION_SUBCOMMANDS = ("fit", "validate", "test")
 #: Verbs that use the bundled model (:data:`~tangrnn_core.models.DEFAULT_MODEL`) when given no ``--ckpt_path``.
 BUNDLED_MODEL_SUBCOMMANDS = ("generate", "predict", "evaluate", "validate", "test")
-#: Model options that ``--ckpt_path`` does not override: they change how poems are written, not the network.
-_NOT_FROM_CHECKPOINT = ("sample_temperature",)
+#: Model options that checkpoints of older versions hold and this one no longer has (decoding settings moved to
+#: the request of `generate` and `predict`); dropped when a checkpoint is read.
+RETIRED_MODEL_OPTIONS = ("sample_temperature",)
 
 
 class TangrnnCLI(LightningCLI):
@@ -60,20 +62,29 @@ class TangrnnCLI(LightningCLI):
     def subcommands() -> dict[str, set[str]]:
         """Lightning's verbs, ``generate``, which needs a checkpoint and no data, and ``evaluate``, which needs
         both (the test split for perplexity and first lines, the training split for copied lines)."""
-        return {**LightningCLI.subcommands(), "generate": {"model", "request"}, "evaluate": {"model", "datamodule"}}
+        return {
+            **LightningCLI.subcommands(),
+            "predict": {"model", "dataloaders", "datamodule", "request"},
+            "generate": {"model", "request", "checkpoint"},
+            "evaluate": {"model", "datamodule"},
+        }
     def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
         self._preparing = subcommand
         parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
         if subcommand in REQUEST_SUBCOMMANDS:
             # The request's fields as flags of their own (--form, not --request.form), with its docstrings as help.
-            parser.add_class_arguments(PoemRequest, nested_key=None, as_group=False, instantiate=False)
+            skip = REQUEST_SUBCOMMANDS[subcommand]
+            parser.add_class_arguments(PoemRequest, nested_key=None, as_group=False, instantiate=False, skip=skip)
         return parser
 
     def _prepare_subcommand_kwargs(self, subcommand: str) -> dict[str, Any]:
         kwargs = super()._prepare_subcommand_kwargs(subcommand)
         if subcommand in REQUEST_SUBCOMMANDS:
             section = self.config_init[subcommand]
-            kwargs["request"] = PoemRequest(**{f.name: section[f.name] for f in dataclasses.fields(PoemRequest)})
+            fields = [f.name for f in dataclasses.fields(PoemRequest) if f.name not in REQUEST_SUBCOMMANDS[subcommand]]
+            kwargs["request"] = PoemRequest(**{name: section[name] for name in fields})
+        if subcommand == "generate":
+            kwargs["checkpoint"] = getattr(self, "_checkpoint", None)
         return kwargs
 
     def add_core_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -112,24 +123,29 @@ class TangrnnCLI(LightningCLI):
                     "leave out --config to use the bundled model"
                 )
             if ckpt_path is not None:
-                section["ckpt_path"] = resolve_checkpoint(ckpt_path, subcommand, section.get("trainer"))
+                path, self._checkpoint = resolve_checkpoint(ckpt_path, subcommand, section.get("trainer"))
+                section["ckpt_path"] = path
 
     def _parse_ckpt_path(self) -> None:
-        # Lightning reads the model's hyperparameters from --ckpt_path into the config, over what the user gave:
-        # right for the network's shape, wrong for the knobs of generation, which stay as configured.
+        # Lightning's version reads the file once more; the model's hyperparameters come from the checkpoint
+        # already read and checked, less the options retired since it was written.
         subcommand = self.config.get("subcommand")
-        model = self.config[subcommand].get("model") if subcommand else None
-        kept = {key: model.get(key) for key in _NOT_FROM_CHECKPOINT} if model is not None else {}
+        checkpoint = getattr(self, "_checkpoint", None)
+        if not subcommand or checkpoint is None:
+            return super()._parse_ckpt_path()
+        hparams = {k: v for k, v in checkpoint.get("hyper_parameters", {}).items() if k not in RETIRED_MODEL_OPTIONS}
+        hparams.pop("_instantiator", None)
+        if not hparams:
+            return None
         try:
-            super()._parse_ckpt_path()
+            self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
         except ArgumentError as error:
-            path = self.config[subcommand].get("ckpt_path") if subcommand else None
+            path = self.config[subcommand].get("ckpt_path")
             raise CheckpointError(
                 f"the model hyperparameters in checkpoint {path} do not fit this tangrnn ({_one_line(error)}); "
                 "use a checkpoint written by `tangrnn fit`"
             ) from error
-        for key, value in kept.items():
-            self.config[subcommand]["model"][key] = value
+        return None
 
     def _set_seed(self) -> None:
         # Lightning's own version logs "Seed set to N" to stderr on every run, before any error line.
@@ -295,8 +311,9 @@ class _DropTips(logging.Filter):
 # -- checkpoints ---------------------------------------------------------------------------------------------
 
 
-def resolve_checkpoint(ckpt_path: str | Path, subcommand: str, trainer: Any = None) -> str:
-    """The checkpoint file ``--ckpt_path`` names, checked (see :func:`check_checkpoint`).
+def resolve_checkpoint(ckpt_path: str | Path, subcommand: str, trainer: Any = None) -> tuple[str, dict | None]:
+    """The checkpoint file ``--ckpt_path`` names, checked (see :func:`check_checkpoint`), and what it holds
+    (``None`` where Lightning resolves the value).
 
     ``last`` is the newest ``last*.ckpt`` under ``trainer.default_root_dir`` (Lightning itself would look only
     in the folder of the run being started, which the command line always makes anew, and silently use no
@@ -315,15 +332,14 @@ def resolve_checkpoint(ckpt_path: str | Path, subcommand: str, trainer: Any = No
         if found:
             text = str(max(found, key=lambda path: path.stat().st_mtime))
         elif subcommand == "fit":
-            return text  # Lightning warns and trains from the start
+            return text, None  # Lightning warns and trains from the start
         else:
             raise CheckpointError(
                 f"--ckpt_path last: there is no last*.ckpt under {root} (in checkpoints/ or "
                 "lightning_logs/version_N/checkpoints/); train with `tangrnn fit` first, set "
                 "trainer.default_root_dir to the folder of the runs, or pass the checkpoint's path"
             )
-    check_checkpoint(text)
-    return text
+    return text, check_checkpoint(text)
 
 
 def _get(namespace: Any, key: str) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import math
 from typing import Any, Literal
 
@@ -106,7 +108,6 @@ class PoetryModel(pl.LightningModule):
             them with their defaults).
         optimizer: the optimiser, injected from the config (default AdamW).
         lr_scheduler: the learning-rate schedule, stepped every batch (default: warm-up then cosine decay).
-        sample_temperature: temperature of the poems written at each validation.
         nan_policy: what a non-finite (NaN or infinite) training loss does: ``stop`` ends training with an error
             naming the step; ``skip`` drops that batch (no backward pass, no weight update) and counts the
             dropped batches in the logged metric ``train/skipped``.
@@ -126,7 +127,6 @@ class PoetryModel(pl.LightningModule):
         architecture_options: dict[str, Any] | None = None,
         optimizer: OptimizerCallable = torch.optim.AdamW,
         lr_scheduler: LRSchedulerCallable | None = WarmupCosine,
-        sample_temperature: float = 0.8,
         nan_policy: Literal["stop", "skip"] = "stop",
         loss_chunk_size: int = 512,
     ) -> None:
@@ -139,7 +139,6 @@ class PoetryModel(pl.LightningModule):
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
         self.optimizer_factory = optimizer
         self.lr_scheduler_factory = lr_scheduler
-        self.sample_temperature = sample_temperature
         if nan_policy not in ("stop", "skip"):
             raise ConfigError(f"model.nan_policy must be 'stop' or 'skip', got {nan_policy!r}")
         self.nan_policy = nan_policy
@@ -277,10 +276,14 @@ class PoetryModel(pl.LightningModule):
     def predict_step(self, batch: torch.Tensor, batch_idx: int) -> list[str]:
         if self.vocabulary is None:
             raise CheckpointError("predict needs a trained model: pass --ckpt_path")
-        # Seeded from the global generator, which `seed_everything` fixes: the same run, the same poems.
-        seed = int(torch.randint(0, 2**62, (1,)))
-        request = PoemRequest(num_poems=len(batch), temperature=self.sample_temperature, seed=seed)
-        return write_poems(self.net, self.vocabulary, request)
+        # The request of `tangrnn predict`'s flags (TangrnnTrainer.predict); the batch says how many poems.
+        request = getattr(self.trainer, "poem_request", None) or PoemRequest()
+        if request.seed is None:
+            # Seeded from the global generator, which `seed_everything` fixes: the same run, the same poems.
+            seed = int(torch.randint(0, 2**62, (1,)))
+        else:
+            seed = request.seed + batch_idx
+        return write_poems(self.net, self.vocabulary, replace(request, num_poems=len(batch), seed=seed))
 
     def configure_optimizers(self):
         # torch checks its options (a negative learning rate, betas out of range) only when built, here.

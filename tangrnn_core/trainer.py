@@ -65,6 +65,9 @@ class TangrnnTrainer(pl.Trainer):
         """Computes test-split perplexity (of ``--ckpt_path`` if given)."""
         return super().test(model, dataloaders, ckpt_path, verbose, datamodule, weights_only=True)
 
+    #: The request ``predict`` writes its poems to (read by the model's ``predict_step``); ``None`` outside it.
+    poem_request: PoemRequest | None = None
+
     def predict(
         self,
         model: pl.LightningModule | None = None,
@@ -72,9 +75,22 @@ class TangrnnTrainer(pl.Trainer):
         datamodule: LightningDataModule | None = None,
         return_predictions: bool | None = None,
         ckpt_path: _Path = None,
+        request: PoemRequest | None = None,
     ):
-        """Writes poems with the model (of ``--ckpt_path`` if given) and prints them."""
-        return super().predict(model, dataloaders, datamodule, return_predictions, ckpt_path, weights_only=True)
+        """Writes poems with the model (of ``--ckpt_path`` if given) and prints them.
+
+        Args:
+            request: how to write them: the options of ``tangrnn generate`` but the count and the batch, which
+                are the data's (``--data.predict_poems``, ``--data.batch_size``); with a ``seed``, batch ``i``
+                is written with ``seed + i``.
+        """
+        if request is not None:
+            request.validate()
+        self.poem_request = request
+        try:
+            return super().predict(model, dataloaders, datamodule, return_predictions, ckpt_path, weights_only=True)
+        finally:
+            self.poem_request = None
 
     def generate(
         self,
@@ -83,6 +99,7 @@ class TangrnnTrainer(pl.Trainer):
         request: PoemRequest | None = None,
         output: Literal["text", "json"] = "text",
         quantize: WeightFormat = "none",
+        checkpoint: dict | None = None,
     ) -> list[str]:
         """Writes poems with a trained checkpoint, batched, with hard constraints on form and content.
 
@@ -101,10 +118,13 @@ class TangrnnTrainer(pl.Trainer):
                 differ from fp32 ones at the same seed); ``bf16`` with bfloat16 weights, for GPUs and CPUs with
                 AVX-512 BF16 or AMX (elsewhere it is emulated, much slower, and tangrnn warns). Measured in
                 docs/performance.md.
+            checkpoint: the contents of ``ckpt_path`` when the caller has read them already (the command line
+                checks the file before it runs a verb), so that it is read once.
         """
         request = request or PoemRequest()
         request.validate()  # before the checkpoint is read: a bad option costs nothing
-        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        if checkpoint is None:
+            checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         model.on_load_checkpoint(checkpoint)
         model.load_state_dict(checkpoint["state_dict"])
         model.to(self.strategy.root_device)

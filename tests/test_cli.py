@@ -21,6 +21,8 @@ import pytest
 import torch
 from conftest import assert_one_line_error, make_distribution, run_batch, run_tangrnn, tiny_config
 
+from tangrnn_core.data.forms import Form, classify
+
 BROKEN_MODULE = 'raise ImportError("fake_broken needs libfoo, which is not installed")\n'
 GOOD_MODULE = '''
 from tangrnn_recurrent import GRU
@@ -151,7 +153,7 @@ def batch(trained_run, small_corpus, tmp_path_factory):
         "predict": {"argv": ["predict", "--config", str(config), "--ckpt_path", ckpt, "--data.predict_poems", "3"]},
         "predict_greedy": {
             "argv": ["predict", "--config", str(config), "--ckpt_path", ckpt, "--data.predict_poems", "3"]
-            + ["--model.sample_temperature", "0"]
+            + ["--temperature", "0", "--form", "五绝"]
         },
         "validate_last": {
             "argv": ["validate", "--config", str(config), "--ckpt_path", "last", "--trainer.default_root_dir", runs]
@@ -256,13 +258,14 @@ def test_predict_without_a_checkpoint_uses_the_bundled_model_and_says_so(batch):
     assert len([poem for poem in result.stdout.strip().split("\n\n") if CJK.search(poem)]) == 2, result.stdout
 
 
-def test_sample_temperature_on_the_command_line_is_not_overridden_by_the_checkpoint(batch):
+def test_predict_takes_the_generation_request_flags(batch):
     sampled = [line for line in batch[0]["predict"].stdout.splitlines() if CJK.search(line)]
     result = batch[0]["predict_greedy"]
     assert result.returncode == 0, result.stdout + result.stderr
-    greedy = [line for line in result.stdout.splitlines() if CJK.search(line)]
-    # Temperature 0 is greedy decoding: the same poem three times (the checkpoint says 0.8: three different ones).
+    greedy = ["".join(poem.split()) for poem in result.stdout.strip().split("\n\n") if CJK.search(poem)]
+    # Temperature 0 is greedy decoding: the same poem three times (the default, 0.8: three different ones).
     assert len(greedy) == 3 and len(set(greedy)) == 1, greedy
+    assert all(classify(poem) is Form.WUJUE for poem in greedy), greedy
     assert len(set(sampled)) > 1, sampled
 
 

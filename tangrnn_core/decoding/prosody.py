@@ -136,6 +136,7 @@ class ProsodyConstraint(PositionTracker):
         if tones == "off" and rhyme is None:
             raise ConfigError("--pattern needs --tones strict or loose, or a rhyme (--rhyme auto)")
         self.tones, self.rhyme, self.no_repeat = tones, rhyme, bool(no_repeat)
+        self._left_after = " left after --avoid" if banned else ""
         self.chars, self.lines = self.form.chars, self.form.lines
         self.patterns_all = patterns_for(self.form)
         self.prosody = load_tables()
@@ -239,13 +240,13 @@ class ProsodyConstraint(PositionTracker):
             return
         if self.rhyme == "auto":
             raise ConfigError(
-                f"no 平声 rhyme group has {needed} characters in the model's vocabulary; use a model trained on "
-                f"more poems, or drop --rhyme"
+                f"no 平声 rhyme group has {needed} characters in the model's vocabulary{self._left_after}; use a "
+                f"model trained on more poems, avoid fewer characters, or drop --rhyme"
             )
         group = self.prosody.group(self.rhyme)
         raise ConfigError(
-            f"the model's vocabulary has {int(pool[group.index])} characters of {group.full_name}, a "
-            f"{self.form.value} needs {needed}; choose another group or --rhyme auto"
+            f"the model's vocabulary has {int(pool[group.index])} characters of {group.full_name}{self._left_after}, "
+            f"a {self.form.value} needs {needed}; choose another group or --rhyme auto"
         )
 
     def _fitting_patterns(self, pattern: str, forced: dict, start_groups: int, pool: Tensor) -> int:

@@ -41,7 +41,6 @@ def builtin_plugins() -> list[str]:
 
 def run_one(name: str, minutes: float, num_poems: int, root: Path) -> dict:
     """Trains and evaluates one plugin in this process; returns its row."""
-    import lightning.pytorch as pl
     from lightning.pytorch.callbacks import Callback
 
     from tangrnn_core.allocator import keep_freed_memory
@@ -80,17 +79,28 @@ def run_one(name: str, minutes: float, num_poems: int, root: Path) -> dict:
         auto_configure_optimizers=False,
         save_config_callback=None,
         args=[
-            "--config", str(REPO / "configs" / f"{name}.yaml"),
-            "--trainer.max_time", budget,
-            "--trainer.max_steps", "-1",
-            "--trainer.max_epochs", "1000",
-            "--trainer.limit_val_batches", "0",
-            "--trainer.num_sanity_val_steps", "0",
-            "--trainer.enable_checkpointing", "false",
-            "--trainer.enable_progress_bar", "false",
-            "--trainer.logger", "false",
-            "--trainer.default_root_dir", str(root / name),
-            "--sample_quality.num_poems", "0",
+            "--config",
+            str(REPO / "configs" / f"{name}.yaml"),
+            "--trainer.max_time",
+            budget,
+            "--trainer.max_steps",
+            "-1",
+            "--trainer.max_epochs",
+            "1000",
+            "--trainer.limit_val_batches",
+            "0",
+            "--trainer.num_sanity_val_steps",
+            "0",
+            "--trainer.enable_checkpointing",
+            "false",
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.logger",
+            "false",
+            "--trainer.default_root_dir",
+            str(root / name),
+            "--sample_quality.num_poems",
+            "0",
         ],
     )
     trainer, model, data = cli.trainer, cli.model, cli.datamodule
@@ -146,7 +156,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=4.0, help="training time of each plugin")
     parser.add_argument("--plugins", nargs="*", help="plugin names (default: every built-in one)")
-    parser.add_argument("--num-poems", type=int, default=100, help="unconstrained samples per plugin (and test poems continued)")
+    parser.add_argument(
+        "--num-poems", type=int, default=100, help="unconstrained samples per plugin (and test poems continued)"
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)  # child mode: one plugin, a JSON row on stdout
     parser.add_argument("--root", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -158,8 +170,18 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="tangrnn-compare-") as root:
         for name in names:
-            command = [sys.executable, __file__, "--one", name, "--minutes", str(args.minutes),
-                       "--num-poems", str(args.num_poems), "--root", root]
+            command = [
+                sys.executable,
+                __file__,
+                "--one",
+                name,
+                "--minutes",
+                str(args.minutes),
+                "--num-poems",
+                str(args.num_poems),
+                "--root",
+                root,
+            ]
             result = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
             found = [line[4:] for line in result.stdout.splitlines() if line.startswith("ROW ")]
             if result.returncode != 0 or not found:

@@ -26,10 +26,10 @@ import torch
 from tangrnn_core.allocator import keep_freed_memory
 from tangrnn_core.data.forms import REGULAR_FORMS
 from tangrnn_core.decoding.decoder import generate
-from tangrnn_core.decoding.quantize import weights_for_decoding
 from tangrnn_core.decoding.pipeline import build_processors
 from tangrnn_core.decoding.plan import plan_request
 from tangrnn_core.decoding.processors import LogitsProcessor
+from tangrnn_core.decoding.quantize import weights_for_decoding
 from tangrnn_core.decoding.request import PoemRequest
 from tangrnn_core.prosody.checker import check_poem
 
@@ -123,10 +123,16 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument(
-        "--quantize", choices=["none", "int8", "bf16"], default="none", help="decode with these weights, as generate does"
+        "--quantize",
+        choices=["none", "int8", "bf16"],
+        default="none",
+        help="decode with these weights, as generate does",
     )
     parser.add_argument(
-        "--malloc_tuning", choices=["on", "off"], default="on", help="what `tangrnn generate` does (tangrnn_core.allocator)"
+        "--malloc_tuning",
+        choices=["on", "off"],
+        default="on",
+        help="what `tangrnn generate` does (tangrnn_core.allocator)",
     )
     args = parser.parse_args()
     batches = [int(size) for size in args.batch.split(",")]
@@ -187,6 +193,7 @@ def main() -> None:
             f"{statistics.median(cost[batch, key]):>12.2f} {statistics.median(share[batch, key]):>6.1%} "
             f"{strict:>12.1%} {loose:>11.1%}"
         )
+
 
 if __name__ == "__main__":
     main()

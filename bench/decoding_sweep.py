@@ -38,7 +38,9 @@ def load_model(path: str | Path):
     hparams = {key: value for key, value in checkpoint["hyper_parameters"].items() if not key.startswith("_")}
     model = PoetryModel(**hparams)
     model.on_load_checkpoint(checkpoint)
-    model.load_state_dict({key: value.float() if value.is_floating_point() else value for key, value in checkpoint["state_dict"].items()})
+    model.load_state_dict(
+        {key: value.float() if value.is_floating_point() else value for key, value in checkpoint["state_dict"].items()}
+    )
     return model.eval(), checkpoint
 
 
@@ -50,7 +52,9 @@ def judge_log_probability(judge, poems: list[str], batch_size: int = 128) -> flo
     collate = PadCollate(judge.vocabulary)
     total, count = 0.0, 0
     for start in range(0, len(poems), batch_size):
-        encoded = [torch.tensor(judge.vocabulary.encode(poem), dtype=torch.long) for poem in poems[start : start + batch_size]]
+        encoded = [
+            torch.tensor(judge.vocabulary.encode(poem), dtype=torch.long) for poem in poems[start : start + batch_size]
+        ]
         batch = collate(encoded)
         logits = judge.net(batch).float()
         scores = torch.log_softmax(logits, dim=-1).gather(-1, batch.targets.unsqueeze(-1)).squeeze(-1)
@@ -73,7 +77,9 @@ def training_lines_of(checkpoint: dict[str, Any]) -> set[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--judge_ckpt_path", required=True, help="a second, independently trained model that scores fluency")
+    parser.add_argument(
+        "--judge_ckpt_path", required=True, help="a second, independently trained model that scores fluency"
+    )
     parser.add_argument("--ckpt_path", help="the generator (default: the bundled model)")
     parser.add_argument("--temperatures", type=float, nargs="+", default=[0.6, 0.7, 0.8, 0.9, 1.0])
     parser.add_argument("--top_p", type=float, nargs="+", default=[1.0, 0.9, 0.8])
@@ -101,7 +107,9 @@ def main() -> None:
     rows = []
     for temperature in args.temperatures:
         for top_p in args.top_p:
-            request = PoemRequest(form=form, num_poems=args.num_poems, temperature=temperature, top_p=top_p, seed=args.seed)
+            request = PoemRequest(
+                form=form, num_poems=args.num_poems, temperature=temperature, top_p=top_p, seed=args.seed
+            )
             poems = write_poems(generator.net, generator.vocabulary, request)
             distinct, novelty, shape = DistinctN(2), Novelty(lines), FormCompliance(form)
             for metric in (distinct, novelty, shape):
@@ -123,8 +131,12 @@ def main() -> None:
     eligible = [r for r in rows if r["distinct_2"] >= args.min_distinct2 and r["copied_lines"] < args.max_copied]
     chosen = min(eligible, key=lambda r: r["judge_ppl"]) if eligible else None
 
-    print(f"{args.num_poems} {args.form} poems per setting, seed {args.seed}; fluency under the judge {args.judge_ckpt_path}")
-    print(f"{'temperature':>11}  {'top_p':>5}  {'judge ppl':>9}  {'nats/char':>9}  {'distinct-2':>10}  {'copied':>7}  {'form':>6}  {'chars':>5}")
+    print(
+        f"{args.num_poems} {args.form} poems per setting, seed {args.seed}; fluency under the judge {args.judge_ckpt_path}"
+    )
+    print(
+        f"{'temperature':>11}  {'top_p':>5}  {'judge ppl':>9}  {'nats/char':>9}  {'distinct-2':>10}  {'copied':>7}  {'form':>6}  {'chars':>5}"
+    )
     for r in rows:
         mark = "  <- chosen" if r is chosen else ""
         print(

@@ -152,9 +152,7 @@ def main() -> None:
     print(f"{'variant':<{width}}  {'chars/s':>9}  {'vs eager loop':>13}  {'first 2 calls (s)':>17}")
     for name in names:
         ratio = f"{statistics.median(ratios[name]):.2f}x" if ratios[name] else "-"
-        print(
-            f"{name:<{width}}  {statistics.median(speeds[name]):>9,.0f}  {ratio:>13}  {compile_seconds[name]:>17.1f}"
-        )
+        print(f"{name:<{width}}  {statistics.median(speeds[name]):>9,.0f}  {ratio:>13}  {compile_seconds[name]:>17.1f}")
 
 
 if __name__ == "__main__":

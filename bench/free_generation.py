@@ -20,8 +20,8 @@ import statistics
 import time
 
 import torch
-
 from constrained_generation import loaded_model, trained_model
+
 from tangrnn_core.allocator import keep_freed_memory
 from tangrnn_core.decoding import decoder
 from tangrnn_core.decoding.quantize import weights_for_decoding
@@ -50,9 +50,7 @@ def main() -> None:
     def write(share: float, seed: int) -> tuple[list[str], float]:
         decoder.Sampling.drop_finished_share = share
         started = time.perf_counter()
-        poems = write_poems(
-            net, vocabulary, PoemRequest(num_poems=args.batch, temperature=args.temperature, seed=seed)
-        )
+        poems = write_poems(net, vocabulary, PoemRequest(num_poems=args.batch, temperature=args.temperature, seed=seed))
         return poems, time.perf_counter() - started
 
     for share in SIDES.values():

@@ -53,7 +53,10 @@ def main() -> None:
     )
     parser.add_argument("--bf16", choices=["auto", "always", "never"], default="auto", help="measure bf16 weights")
     parser.add_argument(
-        "--malloc_tuning", choices=["on", "off"], default="on", help="what `tangrnn generate` does (tangrnn_core.allocator)"
+        "--malloc_tuning",
+        choices=["on", "off"],
+        default="on",
+        help="what `tangrnn generate` does (tangrnn_core.allocator)",
     )
     args = parser.parse_args()
     # Process-wide, so every row of the table gets the allocator that `tangrnn generate` runs with.

@@ -157,7 +157,9 @@ def main() -> None:
     results = {precision: train(data, options, precision, args) for precision in args.precisions}
     baseline = results[args.precisions[0]]["chars/s"]
     print(f"training, {args.steps} steps after {args.warmup} of warm-up, batch 64:")
-    print(f"{'precision':<12} {'chars/s':>12} {'vs ' + args.precisions[0]:>12} {'TFLOP/s':>9} {'of bf16 peak':>13} {'peak memory':>12}")
+    print(
+        f"{'precision':<12} {'chars/s':>12} {'vs ' + args.precisions[0]:>12} {'TFLOP/s':>9} {'of bf16 peak':>13} {'peak memory':>12}"
+    )
     for precision, result in results.items():
         peak = result["peak"]
         memory = f"{peak / 2**30:.2f} GiB" if peak == peak else "n/a"

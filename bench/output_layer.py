@@ -87,7 +87,9 @@ def full_model_step(args: argparse.Namespace) -> Callable[[int], None]:
     inputs[:, 0] = 2
     targets = torch.cat([inputs[:, 1:], torch.full((batch_size, 1), 3)], dim=1)
     # Length-bucketed batches: rows a little shorter than the longest, padded at the end.
-    lengths = width - (torch.rand(batch_size, generator=generator) * args.padding * 2 * width).long().clamp(max=width - 2)
+    lengths = width - (torch.rand(batch_size, generator=generator) * args.padding * 2 * width).long().clamp(
+        max=width - 2
+    )
     for row, length in enumerate(lengths.tolist()):
         inputs[row, length:] = PAD
         targets[row, length - 1] = 3
@@ -171,8 +173,12 @@ def memory_in_subprocess(chunk_size: int) -> dict[str, float] | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--full", action="store_true", help="time the whole reference LSTM step, not the output layer alone")
-    parser.add_argument("--chunk_sizes", default="256,512,2048", help="comma-separated rows per chunk, against full logits")
+    parser.add_argument(
+        "--full", action="store_true", help="time the whole reference LSTM step, not the output layer alone"
+    )
+    parser.add_argument(
+        "--chunk_sizes", default="256,512,2048", help="comma-separated rows per chunk, against full logits"
+    )
     parser.add_argument("--rows", type=int, default=64 * 45, help="rows (positions) per step: batch x time")
     parser.add_argument("--dim", type=int, default=256, help="features per row (the output layer's input size)")
     parser.add_argument("--vocab", type=int, default=8000, help="vocabulary size (the output layer's output size)")
@@ -181,7 +187,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="alternations of the variants")
     parser.add_argument("--steps", type=int, default=3, help="steps per variant and round (and in the memory runs)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    parser.add_argument("--memory", choices=["on", "off"], default="on", help="peak memory per variant, in subprocesses")
+    parser.add_argument(
+        "--memory", choices=["on", "off"], default="on", help="peak memory per variant, in subprocesses"
+    )
     parser.add_argument(
         "--malloc_tuning", choices=["on", "off"], default="on", help="what `tangrnn fit` does (tangrnn_core.allocator)"
     )
@@ -198,8 +206,10 @@ def main() -> None:
     step = build(args)
     shapes = f"({args.rows} x {args.dim}) @ ({args.dim} x {args.vocab})"
     what = "reference LSTM step" if args.full else f"output layer + loss, {shapes}"
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {what}, precision {args.precision}, "
-          f"padding {args.padding:.0%}, {args.rounds} rounds x {args.steps} steps, malloc tuning {'on' if tuned else 'off'}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {what}, precision {args.precision}, "
+        f"padding {args.padding:.0%}, {args.rounds} rounds x {args.steps} steps, malloc tuning {'on' if tuned else 'off'}"
+    )
     for chunk_size in chunk_sizes:  # warm-up: first-call costs (allocator, oneDNN primitives) out of the clock
         step(chunk_size)
 

@@ -97,7 +97,11 @@ def calibrate(candidate: Candidate, root: Path, steps: int, extra: list[str]) ->
     timings = []
     for count in (max(2, steps // 4), steps):
         started = time.perf_counter()
-        fit(candidate, root / f"calibrate-{count}", ["--trainer.max_steps", str(count), "--trainer.limit_val_batches", "0", *extra])
+        fit(
+            candidate,
+            root / f"calibrate-{count}",
+            ["--trainer.max_steps", str(count), "--trainer.limit_val_batches", "0", *extra],
+        )
         timings.append((count, time.perf_counter() - started))
     (few, short), (many, long) = timings
     return (many - few) / max(long - short, 1e-3)
@@ -144,7 +148,9 @@ def main() -> None:
     parser.add_argument("--calibration_steps", type=int, default=40, help="steps of the speed calibration")
     parser.add_argument("--max_poems", type=int, help="train on the first N poems only (smoke tests)")
     parser.add_argument("--tiny", action="store_true", help="shrink every network to 16 units (smoke tests)")
-    parser.add_argument("--precision", default=None, help="trainer.precision for every candidate (default: each config's)")
+    parser.add_argument(
+        "--precision", default=None, help="trainer.precision for every candidate (default: each config's)"
+    )
     parser.add_argument("--output", type=Path, help="write every curve as JSON here")
     parser.add_argument("--root", type=Path, help="where runs are written (default: a temporary folder)")
     parser.add_argument("--list", action="store_true", help="list the candidates and exit")
@@ -188,8 +194,20 @@ def main() -> None:
             ],
         )  # fmt: skip
         curve = read_curve(root / candidate.name / "run")
-        results.append({"name": candidate.name, "about": candidate.about, "steps_per_second": rate, "planned_steps": steps, "curve": curve})
-        print(f"{candidate.name}: {len(curve)} validations, last {curve[-1] if curve else None}", file=sys.stderr, flush=True)
+        results.append(
+            {
+                "name": candidate.name,
+                "about": candidate.about,
+                "steps_per_second": rate,
+                "planned_steps": steps,
+                "curve": curve,
+            }
+        )
+        print(
+            f"{candidate.name}: {len(curve)} validations, last {curve[-1] if curve else None}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     quarters = [budget * q for q in (0.25, 0.5, 0.75, 1.0)]
     header = ["candidate", "steps/s", "steps", *(f"ppl@{m:g}min" for m in quarters), "best", "best at"]
@@ -210,7 +228,11 @@ def main() -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     print(f"validation perplexity (regular-form validation split) against minutes of training, {budget:g} min each")
     for row in rows:
-        print("  ".join(cell.ljust(width) if i == 0 else cell.rjust(width) for i, (cell, width) in enumerate(zip(row, widths))))
+        print(
+            "  ".join(
+                cell.ljust(width) if i == 0 else cell.rjust(width) for i, (cell, width) in enumerate(zip(row, widths))
+            )
+        )
     if args.output:
         args.output.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
 

@@ -138,13 +138,17 @@ def main() -> None:
     real = sum(int(b.lengths.sum()) for b in batches[1:])  # the first step is excluded from the clock
     padded = sum(b.inputs.numel() for b in batches)
     padding = 1 - sum(int(b.lengths.sum()) for b in batches) / padded
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, vocabulary {data.vocab_size}, "
-          f"batch {args.batch_size}, {args.steps} steps x {args.rounds} rounds, padding {padding:.2%} "
-          f"(epoch-wide: {loader.batch_sampler.padding_fraction():.2%}), malloc tuning {'on' if tuned else 'off'}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, vocabulary {data.vocab_size}, "
+        f"batch {args.batch_size}, {args.steps} steps x {args.rounds} rounds, padding {padding:.2%} "
+        f"(epoch-wide: {loader.batch_sampler.padding_fraction():.2%}), malloc tuning {'on' if tuned else 'off'}"
+    )
     print("ratio = tangrnn / plain, the median of the rounds' paired ratios")
 
     precisions = ["bf16-mixed", "32"] if args.precision == "both" else [args.precision]
-    print(f"{'precision':<11} {'loss chunk':>10} {'tangrnn chars/s':>16} {'plain chars/s':>14} {'ratio':>6} {'ratio range':>10}")
+    print(
+        f"{'precision':<11} {'loss chunk':>10} {'tangrnn chars/s':>16} {'plain chars/s':>14} {'ratio':>6} {'ratio range':>10}"
+    )
     for precision in precisions:
         bf16 = precision == "bf16-mixed"
         sides = ["plain", *chunk_sizes]

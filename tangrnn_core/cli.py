@@ -239,9 +239,7 @@ def plugins_command(args: list[str]) -> int:
     rows = [("NAME", "CLASS", "DISTRIBUTION", "VERSION", "STATUS")]
     for status in registry.statuses():
         source = status.source
-        rows.append(
-            (source.name, source.target, source.distribution, source.version, status.problem or "ok")
-        )
+        rows.append((source.name, source.target, source.distribution, source.version, status.problem or "ok"))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4])
@@ -274,7 +272,10 @@ def _known_user_error(error: BaseException) -> str | None:
         return f"{text}; check the file's permissions"
     if type(error).__name__ == "MisconfigurationException":  # Lightning's word for a trainer option it refuses
         return f"{text.rstrip('.')}; fix the trainer options in the config or on the command line"
-    match = re.match(r"`val_check_interval` \((\d+)\) must be less than or equal to the number of the training batches \((\d+)\)", text)
+    match = re.match(
+        r"`val_check_interval` \((\d+)\) must be less than or equal to the number of the training batches \((\d+)\)",
+        text,
+    )
     if match:
         return (
             f"trainer.val_check_interval ({match.group(1)}) is more than the {match.group(2)} training batches of an "
@@ -286,9 +287,7 @@ def _known_user_error(error: BaseException) -> str | None:
             f"out of memory{' (tried to allocate ' + wanted.group(1) + ')' if wanted else ''}; lower --batch_size "
             "(generate), --data.batch_size (fit, validate, test, evaluate) or the model's size"
         )
-    if isinstance(error, pickle.UnpicklingError) or (
-        isinstance(error, RuntimeError) and "PytorchStreamReader" in text
-    ):
+    if isinstance(error, pickle.UnpicklingError) or (isinstance(error, RuntimeError) and "PytorchStreamReader" in text):
         return (
             f"a checkpoint or cache file could not be read, it is truncated or corrupt "
             f"({text.split('. ')[0].rstrip('.')[:200]}); use an intact checkpoint"

@@ -21,9 +21,9 @@ from typing import Any
 import torch
 import yaml
 from jsonargparse import Namespace, set_parsing_settings
+from lightning.fabric.utilities.seed import seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.fabric.utilities.seed import seed_everything
 from lightning.pytorch.utilities import rank_zero_only
 
 from tangrnn_core.allocator import keep_freed_memory
@@ -68,6 +68,7 @@ class TangrnnCLI(LightningCLI):
             "generate": {"model", "request", "checkpoint"},
             "evaluate": {"model", "datamodule"},
         }
+
     def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
         self._preparing = subcommand
         parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
@@ -268,7 +269,9 @@ def _check_config_files(args: Sequence[str]) -> None:
             path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             hint = " (a checkpoint goes to --ckpt_path)" if path.suffix in (".ckpt", ".pt") else ""
-            raise ConfigError(f"config file {path} is not UTF-8 YAML text{hint}; pass a config written in YAML") from None
+            raise ConfigError(
+                f"config file {path} is not UTF-8 YAML text{hint}; pass a config written in YAML"
+            ) from None
 
 
 def _has_option(args: Sequence[str], *names: str) -> bool:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import math
+from dataclasses import replace
 from typing import Any, Literal
 
 import lightning.pytorch as pl
@@ -290,13 +289,17 @@ class PoetryModel(pl.LightningModule):
         try:
             optimizer = self.optimizer_factory(self.parameters())
         except (ValueError, TypeError) as error:
-            raise ConfigError(f"model.optimizer refused its options ({error}); fix model.optimizer.init_args") from error
+            raise ConfigError(
+                f"model.optimizer refused its options ({error}); fix model.optimizer.init_args"
+            ) from error
         if self.lr_scheduler_factory is None:
             return optimizer
         try:
             scheduler = self.lr_scheduler_factory(optimizer)
         except (ValueError, TypeError) as error:
-            raise ConfigError(f"model.lr_scheduler refused its options ({error}); fix model.lr_scheduler.init_args") from error
+            raise ConfigError(
+                f"model.lr_scheduler refused its options ({error}); fix model.lr_scheduler.init_args"
+            ) from error
         if isinstance(scheduler, WarmupCosine) and scheduler.total_steps is None:
             estimate = self.trainer.estimated_stepping_batches
             scheduler.total_steps = int(estimate) if math.isfinite(estimate) else None

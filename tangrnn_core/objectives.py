@@ -13,7 +13,9 @@ def is_masked_model(architecture: Architecture) -> bool:
     return INFILL in architecture.capabilities and CAUSAL not in architecture.capabilities
 
 
-def masked_batch(batch: Batch, mask_id: int, pad_id: int, eos_id: int, generator: torch.Generator | None = None) -> Batch:
+def masked_batch(
+    batch: Batch, mask_id: int, pad_id: int, eos_id: int, generator: torch.Generator | None = None
+) -> Batch:
     """The mask-predict training input of a batch of poems (Ghazvininejad et al. 2019).
 
     Each poem hides a share of its characters drawn uniformly from (0, 1], at least one, so the network learns

@@ -140,7 +140,9 @@ def _logits_of_step(result: Any, rows: int, vocab_size: int, where: str) -> tupl
     logits, state = result
     if not isinstance(logits, Tensor) or tuple(logits.shape) != (rows, vocab_size):
         shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-        raise AssertionError(f"{where} must return logits of shape (batch, vocab_size) = {(rows, vocab_size)}, got {shape}")
+        raise AssertionError(
+            f"{where} must return logits of shape (batch, vocab_size) = {(rows, vocab_size)}, got {shape}"
+        )
     return logits, state
 
 
@@ -243,7 +245,9 @@ def check_architecture(
             _check_output_layer(net, layer, batch, tokens)
     if CONDITIONAL in arch_cls.capabilities:
         with _rule("title"), torch.no_grad():
-            other = Batch(batch.inputs, batch.targets, batch.lengths, batch.context.flip(0), batch.context_lengths.flip(0))
+            other = Batch(
+                batch.inputs, batch.targets, batch.lengths, batch.context.flip(0), batch.context_lengths.flip(0)
+            )
             if torch.allclose(net(batch), net(other), atol=ATOL):
                 raise AssertionError("forward() gives the same logits whatever the titles in batch.context")
     if causal:
@@ -299,8 +303,12 @@ def _check_output_layer(net: Architecture, layer: Any, batch: Batch, tokens: Tok
     expected_grads = torch.autograd.grad(full, parameters, allow_unused=True)
     features = net.features(batch)
     chunked = chunked_cross_entropy(
-        features.reshape(-1, features.shape[-1]), layer.weight, layer.bias, targets,
-        ignore_index=tokens.pad_id, chunk_size=LOSS_CHUNK_SIZE,
+        features.reshape(-1, features.shape[-1]),
+        layer.weight,
+        layer.bias,
+        targets,
+        ignore_index=tokens.pad_id,
+        chunk_size=LOSS_CHUNK_SIZE,
     )
     _close(chunked, full, "the chunked loss over features() differs from the loss over forward()'s logits", True)
     if not chunked.requires_grad:
@@ -315,7 +323,9 @@ def _check_output_layer(net: Architecture, layer: Any, batch: Batch, tokens: Tok
                 f"{'no' if wanted is None else 'one'}; features() must keep the graph that forward() has"
             )
         if actual is not None:
-            _close(actual, wanted, f"the gradient of {name} through features() differs from that through forward()", True)
+            _close(
+                actual, wanted, f"the gradient of {name} through features() differs from that through forward()", True
+            )
 
 
 def _check_step(net: Architecture, batch: Batch, vocab_size: int) -> None:
@@ -428,7 +438,9 @@ def _check_checkpoint(model, trainer, datamodule, tmp: Path) -> None:
         ) from error
     restored = PoetryModel.load_from_checkpoint(path, map_location="cpu", weights_only=True)
     if type(restored.net) is not type(model.net):
-        raise AssertionError(f"the checkpoint rebuilt a {type(restored.net).__name__}, not a {type(model.net).__name__}")
+        raise AssertionError(
+            f"the checkpoint rebuilt a {type(restored.net).__name__}, not a {type(model.net).__name__}"
+        )
     batch = _batch(datamodule.vocabulary, list(POEMS[:3]), [TITLES[0], TITLES[1], TITLES[2]])
     model.net.eval()
     restored.net.eval()

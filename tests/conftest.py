@@ -24,9 +24,9 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first 600 poems of the bundled corpus as a tangrnn JSON Lines file."""
-    from tangrnn_core.data.corpus import bundled_corpus_path
-
     import lzma
+
+    from tangrnn_core.data.corpus import bundled_corpus_path
 
     path = tmp_path_factory.mktemp("corpus") / "small.jsonl"
     with lzma.open(bundled_corpus_path(), "rt", encoding="utf-8") as source:

@@ -88,6 +88,7 @@ def test_fit_resumes_from_a_checkpoint(trained_run, tmp_path):
 
 # -- everything else, in one process -------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def batch(trained_run, small_corpus, tmp_path_factory):
     """Every remaining case, run in one process; returns (name -> result, files that must stay unchanged)."""
@@ -123,8 +124,14 @@ def batch(trained_run, small_corpus, tmp_path_factory):
     empty = tmp / "empty.jsonl"
     empty.write_text("\n\n", encoding="utf-8")
     other_model = tmp / "other_model.ckpt"
-    torch.save({"state_dict": {"layer.weight": torch.zeros(2, 2)}, "pytorch-lightning_version": "2.6.6",
-                "hyper_parameters": {"hidden_dim": 64}}, other_model)
+    torch.save(
+        {
+            "state_dict": {"layer.weight": torch.zeros(2, 2)},
+            "pytorch-lightning_version": "2.6.6",
+            "hyper_parameters": {"hidden_dim": 64},
+        },
+        other_model,
+    )
     foreign_ckpt = tmp / "foreign.ckpt"
     torch.save({"state_dict": {}}, foreign_ckpt)
     truncated_ckpt = tmp / "truncated.ckpt"
@@ -488,7 +495,9 @@ def test_known_foreign_errors_become_messages_with_a_fix():
 def test_a_reader_that_goes_away_ends_generate_quietly(tmp_path):
     # `tangrnn generate ... | head -1`: no traceback, no error line; the status a shell gives SIGPIPE.
     command = f"{sys.executable} -m tangrnn_core generate --form 五绝 --num_poems 3000 --batch_size 64 | head -1"
-    result = subprocess.run(["bash", "-c", command + "; echo status=${PIPESTATUS[0]}"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        ["bash", "-c", command + "; echo status=${PIPESTATUS[0]}"], capture_output=True, text=True, timeout=300
+    )
     assert result.stdout.splitlines()[-1] == "status=141", result.stdout + result.stderr
     assert len(result.stdout.splitlines()) == 2 and result.stderr == ""
 

@@ -6,11 +6,11 @@ import os
 import re
 
 import pytest
-
+from conftest import REPO
 from lightning.fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 
-from conftest import REPO
 from tangrnn_core.trainer import TangrnnTrainer
+
 
 @pytest.fixture(autouse=True)
 def _restore_environment():
@@ -46,8 +46,15 @@ def test_slurm_environment_gives_ranks_and_world_size(monkeypatch):
 
 
 def test_torchrun_environment_is_detected(monkeypatch):
-    for key, value in {"TORCHELASTIC_RUN_ID": "x", "WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "1",
-                       "GROUP_RANK": "1", "MASTER_ADDR": "host", "MASTER_PORT": "29500"}.items():
+    for key, value in {
+        "TORCHELASTIC_RUN_ID": "x",
+        "WORLD_SIZE": "4",
+        "RANK": "3",
+        "LOCAL_RANK": "1",
+        "GROUP_RANK": "1",
+        "MASTER_ADDR": "host",
+        "MASTER_PORT": "29500",
+    }.items():
         monkeypatch.setenv(key, value)
     trainer = TangrnnTrainer(accelerator="cpu", devices=2, num_nodes=2, strategy="ddp", logger=False)
     assert isinstance(trainer._accelerator_connector.cluster_environment, TorchElasticEnvironment)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import torch
-
 from conftest import run_tangrnn, tiny_config
+
 from tangrnn_core.data.datamodule import PoetryDataModule
 
 

@@ -24,11 +24,25 @@ def installed(tmp_path_factory) -> dict[str, Path]:
     """tangrnn-mgu built from a copy (no build/ or *.egg-info in the repository) into <tmp>/site."""
     tmp = tmp_path_factory.mktemp("mgu")
     source = tmp / "tangrnn-mgu"
-    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".pytest_cache"))
+    shutil.copytree(
+        EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".pytest_cache")
+    )
     site = tmp / "site"
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-         "--disable-pip-version-check", "--quiet", "--target", str(site), str(source)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--target",
+            str(site),
+            str(source),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -45,8 +59,19 @@ def with_path(site: Path) -> dict[str, str]:
 def test_the_example_passes_its_own_tests(installed, tmp_path):
     source = installed["source"]
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", str(source / "tests"), "-q", "-p", "no:cacheprovider",
-         "--rootdir", str(source), "--basetemp", str(tmp_path / "basetemp")],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(source / "tests"),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(source),
+            "--basetemp",
+            str(tmp_path / "basetemp"),
+        ],
         capture_output=True,
         text=True,
         env={**os.environ, **with_path(installed["site"])},
@@ -83,7 +108,15 @@ def test_the_example_trains_and_writes_poems_of_a_form(installed, small_corpus, 
     assert len(checkpoints) == 1, checkpoints
 
     poems = run_tangrnn(
-        "generate", "--ckpt_path", str(checkpoints[0]), "--form", "五绝", "--num_poems", "3", "--output", "json",
+        "generate",
+        "--ckpt_path",
+        str(checkpoints[0]),
+        "--form",
+        "五绝",
+        "--num_poems",
+        "3",
+        "--output",
+        "json",
         env=env,
     )
     assert poems.returncode == 0, poems.stdout + poems.stderr

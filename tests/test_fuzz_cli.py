@@ -15,8 +15,12 @@ from hypothesis import strategies as st
 
 from tangrnn_core import cli
 
-settings.register_profile("ci", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-settings.register_profile("thorough", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+settings.register_profile(
+    "ci", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+settings.register_profile(
+    "thorough", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # Characters of verse, the marks, and things that are neither.
@@ -72,7 +76,11 @@ def test_generate_never_fails_unexpectedly(options, capsys):
     _assert_clean(*_run(argv, capsys), argv)
 
 
-@given(poem=st.one_of(verse, st.lists(verse, min_size=2, max_size=3).map("\n\n".join)), tones=st.sampled_from(["strict", "loose"]), strict=st.booleans())
+@given(
+    poem=st.one_of(verse, st.lists(verse, min_size=2, max_size=3).map("\n\n".join)),
+    tones=st.sampled_from(["strict", "loose"]),
+    strict=st.booleans(),
+)
 def test_check_never_fails_unexpectedly(poem, tones, strict, capsys):
     argv = ["check", poem, "--tones", tones, *(["--strict"] if strict else [])]
     if poem.startswith("-"):

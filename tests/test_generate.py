@@ -7,8 +7,8 @@ import json
 import lightning.pytorch as pl
 import pytest
 import torch
-
 from conftest import assert_one_line_error, run_batch
+
 from tangrnn_core.data.datamodule import PoetryDataModule
 from tangrnn_core.data.forms import Form, classify, split_lines_with_marks
 from tangrnn_core.decoding.quantize import has_bf16_units
@@ -45,20 +45,51 @@ def results(checkpoint):
     heads = "".join(c for c in "春夏秋冬山水花月" if c in vocabulary)[:4]
     cases = {
         **{
-            f"form {name}": {"argv": [*ckpt, "--form", name, "--num_poems", "24", "--temperature", "1.5", "--output", "json"]}
+            f"form {name}": {
+                "argv": [*ckpt, "--form", name, "--num_poems", "24", "--temperature", "1.5", "--output", "json"]
+            }
             for name in FORMS
         },
         "chars lines": {"argv": [*ckpt, "--chars", "7", "--lines", "4", "--num_poems", "8", "--output", "json"]},
         "acrostic": {"argv": [*ckpt, "--acrostic", heads, "--chars", "5", "--num_poems", "8", "--output", "json"]},
         "acrostic beams": {
-            "argv": [*ckpt, "--acrostic", heads, "--form", "七绝", "--num_poems", "4", "--num_beams", "3",
-                     "--no_repeat", "true", "--output", "json"]
+            "argv": [
+                *ckpt,
+                "--acrostic",
+                heads,
+                "--form",
+                "七绝",
+                "--num_poems",
+                "4",
+                "--num_beams",
+                "3",
+                "--no_repeat",
+                "true",
+                "--output",
+                "json",
+            ]
         },
-        "first line": {"argv": [*ckpt, "--first_line", "白日依山尽", "--form", "五律", "--num_poems", "6", "--output", "json"]},
+        "first line": {
+            "argv": [*ckpt, "--first_line", "白日依山尽", "--form", "五律", "--num_poems", "6", "--output", "json"]
+        },
         "seed a": {"argv": [*ckpt, "--form", "五绝", "--seed", "7", "--num_poems", "5"]},
         "seed b": {"argv": [*ckpt, "--form", "五绝", "--seed", "7", "--num_poems", "5"]},
         "seed c": {"argv": [*ckpt, "--form", "五绝", "--seed", "8", "--num_poems", "5"]},
-        "batches": {"argv": [*ckpt, "--form", "五绝", "--seed", "7", "--num_poems", "5", "--batch_size", "2", "--output", "json"]},
+        "batches": {
+            "argv": [
+                *ckpt,
+                "--form",
+                "五绝",
+                "--seed",
+                "7",
+                "--num_poems",
+                "5",
+                "--batch_size",
+                "2",
+                "--output",
+                "json",
+            ]
+        },
         "first batch alone": {"argv": [*ckpt, "--form", "五绝", "--seed", "7", "--num_poems", "2", "--output", "json"]},
         "batch size 0": {"argv": [*ckpt, "--form", "五绝", "--batch_size", "0"]},
         "out of memory": {
@@ -67,19 +98,68 @@ def results(checkpoint):
         "text batches": {"argv": [*ckpt, "--form", "五绝", "--num_poems", "3", "--batch_size", "2"]},
         "int8": {"argv": [*ckpt, "--form", "七绝", "--quantize", "int8", "--num_poems", "8", "--output", "json"]},
         "bf16": {
-            "argv": [*ckpt, "--form", "五律", "--quantize", "bf16", "--tones", "strict", "--rhyme", "auto",
-                     "--num_poems", "6", "--output", "json"]
+            "argv": [
+                *ckpt,
+                "--form",
+                "五律",
+                "--quantize",
+                "bf16",
+                "--tones",
+                "strict",
+                "--rhyme",
+                "auto",
+                "--num_poems",
+                "6",
+                "--output",
+                "json",
+            ]
         },
-        "no repeat": {"argv": [*ckpt, "--form", "七律", "--no_repeat", "true", "--num_poems", "16", "--temperature", "1.5", "--output", "json"]},
+        "no repeat": {
+            "argv": [
+                *ckpt,
+                "--form",
+                "七律",
+                "--no_repeat",
+                "true",
+                "--num_poems",
+                "16",
+                "--temperature",
+                "1.5",
+                "--output",
+                "json",
+            ]
+        },
         "text": {"argv": [*ckpt, "--form", "五绝", "--num_poems", "2", "--prefix", "白日"]},
         "template": {"argv": [*ckpt, "--template", TEMPLATE, "--num_poems", "6", "--output", "json"]},
         "template acrostic": {
-            "argv": [*ckpt, "--template", "□□□□□，□□□□□。□□□□□，更上一层楼。", "--acrostic", "春夏",
-                     "--no_repeat", "true", "--num_poems", "4", "--output", "json"]
+            "argv": [
+                *ckpt,
+                "--template",
+                "□□□□□，□□□□□。□□□□□，更上一层楼。",
+                "--acrostic",
+                "春夏",
+                "--no_repeat",
+                "true",
+                "--num_poems",
+                "4",
+                "--output",
+                "json",
+            ]
         },
         "template tones": {
-            "argv": [*ckpt, "--template", "白日□□□，□□□□□。□□□□□，□□□□□。", "--tones", "strict", "--rhyme", "auto",
-                     "--num_poems", "6", "--output", "json"]
+            "argv": [
+                *ckpt,
+                "--template",
+                "白日□□□，□□□□□。□□□□□，□□□□□。",
+                "--tones",
+                "strict",
+                "--rhyme",
+                "auto",
+                "--num_poems",
+                "6",
+                "--output",
+                "json",
+            ]
         },
         "template against form": {"argv": [*ckpt, "--template", TEMPLATE, "--form", "七绝"]},
         "template outside vocabulary": {"argv": [*ckpt, "--template", "龘日依山尽，□□□□□。"]},
@@ -102,7 +182,9 @@ def results(checkpoint):
 def verse_repeats(poem: str) -> list[str]:
     """Characters used twice in a poem, an immediate reduplication (青青) excepted."""
     verse = [c for c in poem if c not in "，。？！；："]
-    seen = [c for i, c in enumerate(verse) if c in verse[:i] and not (verse[i - 1] == c and (i < 2 or verse[i - 2] != c))]
+    seen = [
+        c for i, c in enumerate(verse) if c in verse[:i] and not (verse[i - 1] == c and (i < 2 or verse[i - 2] != c))
+    ]
     return seen
 
 
@@ -258,5 +340,7 @@ def test_requests_that_would_exhaust_memory_are_refused_before_decoding(tmp_path
         tmp_path,
     )
     assert_one_line_error(results["beams"], "--num_beams 1000000 needs 1,000,000 rows", "more than --batch_size 1,024")
-    assert_one_line_error(results["batch"], "a batch of 10,000,000 rows needs about", "GiB", "lower --batch_size to at most")
+    assert_one_line_error(
+        results["batch"], "a batch of 10,000,000 rows needs about", "GiB", "lower --batch_size to at most"
+    )
     assert results["beams"].stdout == "" and results["batch"].stdout == ""

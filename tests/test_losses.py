@@ -175,6 +175,10 @@ def test_a_graph_kept_with_retain_graph_gives_the_same_gradients_twice():
     ],
 )
 def test_bad_arguments_are_value_errors(shapes, chunk_size, message):
-    features, weight, targets = torch.randn(*shapes[0]), torch.randn(*shapes[1]), torch.zeros(shapes[2], dtype=torch.long)
+    features, weight, targets = (
+        torch.randn(*shapes[0]),
+        torch.randn(*shapes[1]),
+        torch.zeros(shapes[2], dtype=torch.long),
+    )
     with pytest.raises(ValueError, match=message):
         chunked_cross_entropy(features, weight, None, targets, chunk_size=chunk_size)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import run_tangrnn, tiny_config
 from torch import Tensor, nn
 
-from conftest import run_tangrnn, tiny_config
 from tangrnn_core.api import INFILL, Architecture, Batch, State, TokenSpec, opted_in_output_layer
 from tangrnn_core.errors import ConfigError
 from tangrnn_core.module import PoetryModel

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
 from conftest import tiny_config
 from lightning.pytorch.utilities import rank_zero_only
+
 from tangrnn_core import cli
 from tangrnn_core.precision import choose_precision, training_device
 
@@ -25,8 +25,12 @@ def test_other_devices_keep_lightnings_default():
     assert training_device("mps") is None and training_device("cpu") == "cpu"
 
 
-@pytest.mark.parametrize(("units", "expected", "why"), [(True, "bf16-mixed", "has bf16 units"), (False, "32-true", "has no bf16 units")])
-def test_fit_without_a_precision_takes_the_hardware_choice_and_says_why(tmp_path, small_corpus, monkeypatch, capsys, units, expected, why):
+@pytest.mark.parametrize(
+    ("units", "expected", "why"), [(True, "bf16-mixed", "has bf16 units"), (False, "32-true", "has no bf16 units")]
+)
+def test_fit_without_a_precision_takes_the_hardware_choice_and_says_why(
+    tmp_path, small_corpus, monkeypatch, capsys, units, expected, why
+):
     monkeypatch.setattr("tangrnn_core.decoding.quantize.has_bf16_units", lambda device: units)
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     # An earlier in-process run under a patched cluster environment leaves Lightning's rank behind.

@@ -5,12 +5,11 @@ from __future__ import annotations
 import sys
 
 import pytest
+from conftest import make_distribution
 
 from tangrnn_core.api import Architecture
 from tangrnn_core.errors import PluginError
 from tangrnn_core.registry import ArchitectureRegistry, resolve_architecture
-
-from conftest import make_distribution
 
 GOOD_MODULE = '''
 from tangrnn_recurrent import GRU

@@ -60,13 +60,13 @@ def setup(tmp_path_factory, small_corpus):
     tables = load_tables()
     group = tables.group("东")
     traditional = convert_each(tuple(verse))
-    in_group = "".join(
-        c for c, t in zip(verse, traditional) if token_prosody(tables, c, t)[2] >> group.index & 1
-    )
+    in_group = "".join(c for c, t in zip(verse, traditional) if token_prosody(tables, c, t)[2] >> group.index & 1)
     common = ["--num_poems", "12", "--temperature", "1.0", "--seed", "3", "--output", "json"]
     cases = {}
     for name, path in paths.items():
-        cases[f"{name} avoid"] = {"argv": ["generate", "--ckpt_path", path, "--form", "五绝", "--avoid", avoided, *common]}
+        cases[f"{name} avoid"] = {
+            "argv": ["generate", "--ckpt_path", path, "--form", "五绝", "--avoid", avoided, *common]
+        }
         cases[f"{name} free"] = {"argv": ["generate", "--ckpt_path", path, "--form", "五绝", *common]}
     lstm = ["generate", "--ckpt_path", paths["lstm"]]
     cases["tones"] = {

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import tiny_config
 
 
@@ -31,7 +30,10 @@ def _step(path: Path) -> int:
 def test_a_run_that_stops_between_validations_saves_its_final_step(tmp_path, small_corpus):
     config = tiny_config(tmp_path, small_corpus, max_steps=7, val_check_interval=5)
     result = subprocess.run(
-        [sys.executable, "-m", "tangrnn_core", "fit", "--config", str(config)], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "tangrnn_core", "fit", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert _step(_last(tmp_path / "runs")) == 7

@@ -3,7 +3,6 @@ broken one breaks."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest

@@ -91,8 +91,10 @@ class BidirectionalEncoder(nn.Module):
         if bool(empty.any()):
             keep = (~empty).to(inputs.device)
             outputs = outputs * keep[:, None, None].to(outputs.dtype)
-            state = tuple(s * keep[None, :, None].to(s.dtype) for s in state) if isinstance(state, tuple) else (
-                state * keep[None, :, None].to(state.dtype)
+            state = (
+                tuple(s * keep[None, :, None].to(s.dtype) for s in state)
+                if isinstance(state, tuple)
+                else (state * keep[None, :, None].to(state.dtype))
             )
         return outputs, state
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from tangrnn_core.api import INFILL, Architecture, Batch, TokenSpec
 from tangrnn_bidirectional.encoder import BidirectionalEncoder, Cell
+from tangrnn_core.api import INFILL, Architecture, Batch, TokenSpec
 
 #: Buckets of the position inside a line: 0 to 14, and one for 15 or more (a line that long has lost its mark).
 LINE_POSITIONS = 16

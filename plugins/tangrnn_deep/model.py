@@ -118,8 +118,10 @@ class DeepRNN(Architecture):
             # Around no intermediate layer the shortcut would only add a second W_hh: nothing to skip.
             raise ValueError("shortcut needs transition_layers of at least 1 (it skips the intermediate layers)")
         if compile_transition and transition_layers == 0:
-            raise ValueError("compile_transition needs transition_layers of at least 1 (without a deep transition "
-                             "the layers run on torch's fused kernels already)")
+            raise ValueError(
+                "compile_transition needs transition_layers of at least 1 (without a deep transition "
+                "the layers run on torch's fused kernels already)"
+            )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.cell = cell

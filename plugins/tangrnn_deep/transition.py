@@ -15,7 +15,7 @@ loop over a sequence and the decoder's single step compute exactly the same thin
 from __future__ import annotations
 
 import math
-from typing import Callable, List, Optional, Tuple
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +25,7 @@ from torch import Tensor, nn
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
 
-def cell_update(cell: str, gates_x: Tensor, gates_h: Tensor, hidden: Tensor, memory: Tensor) -> Tuple[Tensor, Tensor]:
+def cell_update(cell: str, gates_x: Tensor, gates_h: Tensor, hidden: Tensor, memory: Tensor) -> tuple[Tensor, Tensor]:
     """One update of an rnn, gru or lstm cell from its input and recurrent gate pre-activations.
 
     ``gates_x`` is ``W_ih x + b_ih`` and ``gates_h`` the recurrent share (``W_hh h + b_hh`` for a plain cell), in
@@ -53,9 +53,9 @@ def recurrent_gates(
     hidden: Tensor,
     recurrent_weight: Tensor,
     recurrent_bias: Tensor,
-    transition_weights: List[Tensor],
-    transition_biases: List[Tensor],
-    shortcut_weight: Optional[Tensor],
+    transition_weights: list[Tensor],
+    transition_biases: list[Tensor],
+    shortcut_weight: Tensor | None,
 ) -> Tensor:
     """The recurrent share of the gates: ``W_hh z + b_hh (+ V h)``, with ``z`` the transition MLP of ``h``."""
     intermediate = hidden
@@ -76,10 +76,10 @@ def transition_step(
     memory: Tensor,
     recurrent_weight: Tensor,
     recurrent_bias: Tensor,
-    transition_weights: List[Tensor],
-    transition_biases: List[Tensor],
-    shortcut_weight: Optional[Tensor],
-) -> Tuple[Tensor, Tensor]:
+    transition_weights: list[Tensor],
+    transition_biases: list[Tensor],
+    shortcut_weight: Tensor | None,
+) -> tuple[Tensor, Tensor]:
     """One time step of the layer: ``(hidden, memory)`` after reading the input whose gate share is ``gates_x``."""
     gates_h = recurrent_gates(
         activation, hidden, recurrent_weight, recurrent_bias, transition_weights, transition_biases, shortcut_weight
@@ -95,13 +95,13 @@ def transition_loop(
     memory: Tensor,
     recurrent_weight: Tensor,
     recurrent_bias: Tensor,
-    transition_weights: List[Tensor],
-    transition_biases: List[Tensor],
-    shortcut_weight: Optional[Tensor],
-) -> Tuple[Tensor, Tensor, Tensor]:
+    transition_weights: list[Tensor],
+    transition_biases: list[Tensor],
+    shortcut_weight: Tensor | None,
+) -> tuple[Tensor, Tensor, Tensor]:
     """Runs the layer over ``gates_x`` of shape ``(time, batch, gates)``; returns the ``(time, batch, hidden)``
     outputs and the last ``hidden`` and ``memory``."""
-    outputs: List[Tensor] = []
+    outputs: list[Tensor] = []
     for gates in gates_x.unbind(0):
         hidden, memory = transition_step(
             cell,
@@ -119,7 +119,7 @@ def transition_loop(
     return torch.stack(outputs), hidden, memory
 
 
-def step_loop(step: Callable[..., Tuple[Tensor, Tensor]]) -> Callable[..., Tuple[Tensor, Tensor, Tensor]]:
+def step_loop(step: Callable[..., tuple[Tensor, Tensor]]) -> Callable[..., tuple[Tensor, Tensor, Tensor]]:
     """:func:`transition_loop` with ``step`` (e.g. a compiled :func:`transition_step`) doing each time step;
     the loop itself stays in Python, so one compiled step serves every sequence length."""
 

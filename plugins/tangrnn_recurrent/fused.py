@@ -15,7 +15,6 @@ from torch import Tensor, nn
 
 from tangrnn_core.api import Architecture, Batch, State, TokenSpec
 
-
 #: Up to this many sequences, decoding steps through per-layer cell calls instead of the fused module.
 SMALL_BATCH = 32
 
@@ -167,7 +166,12 @@ class FusedRecurrentLM(Architecture):
 
     def step(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
         fused_only = not hasattr(self.rnn, "weight_ih_l0")  # e.g. int8-quantized for decoding
-        if fused_only or tokens.shape[0] > SMALL_BATCH or state is None or torch.is_autocast_enabled(tokens.device.type):
+        if (
+            fused_only
+            or tokens.shape[0] > SMALL_BATCH
+            or state is None
+            or torch.is_autocast_enabled(tokens.device.type)
+        ):
             return self.prefill(tokens.unsqueeze(1), state)
         # For a few sequences one step is dominated by the fused module's per-call set-up (3.7 ms for a 2x512
         # LSTM at batch 1 on CPU, against 1.5 ms for the same arithmetic as one cell call per layer).
@@ -175,7 +179,9 @@ class FusedRecurrentLM(Architecture):
         hidden = state[0] if isinstance(state, tuple) else state
         layers = []
         for layer in range(self.rnn.num_layers):
-            weights = [getattr(self.rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            weights = [
+                getattr(self.rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            ]
             if isinstance(state, tuple):
                 layers.append(self.cell(inputs, (state[0][layer], state[1][layer]), *weights))
                 inputs = layers[-1][0]

@@ -25,9 +25,10 @@ import os
 import re
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable
+from typing import Any
 
 from tangrnn_core.data.corpus import (
     FORMAT,
@@ -132,9 +133,7 @@ def _check_output(output: Path) -> bool:
         return True
     if name.endswith(".jsonl"):
         return False
-    raise CorpusError(
-        f"output {output} must end in .jsonl.xz (xz-compressed) or .jsonl (plain); rename it"
-    )
+    raise CorpusError(f"output {output} must end in .jsonl.xz (xz-compressed) or .jsonl (plain); rename it")
 
 
 # ---------------------------------------------------------------------------------------------- sources
@@ -184,7 +183,7 @@ class _TarTree(_Tree):
                         continue
                     handle = archive.extractfile(member)
                     data = handle.read() if handle is not None else b""
-                    self.files[rel] = (lambda d=data: d)
+                    self.files[rel] = lambda d=data: d
         except (tarfile.TarError, EOFError, OSError, lzma.LZMAError, ValueError) as exc:
             raise CorpusError(
                 f"source {path} is not a readable tar archive ({_one_line(exc)}); re-download it "

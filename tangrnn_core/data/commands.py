@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from tangrnn_core.arguments import OneLineArgumentParser, add_verbs, parse_arguments
-from tangrnn_core.errors import CorpusError
 from tangrnn_core.data.corpus import (
     FORMAT,
     FORMAT_CHINESE_POETRY,
@@ -18,6 +17,7 @@ from tangrnn_core.data.corpus import (
     provenance_path,
     read_corpus,
 )
+from tangrnn_core.errors import CorpusError
 
 __all__ = ["build_parser", "run"]
 
@@ -113,7 +113,9 @@ def _build(source: str, output: str, force: bool) -> int:
     counts = report["counts"]
     print(f"built {target} in {elapsed:.1f} s")
     print(f"  poems:        {counts['poems']:,}")
-    print(f"  with strains: {counts['poems_with_strains']:,} ({_percent(counts['poems_with_strains'], counts['poems'])})")
+    print(
+        f"  with strains: {counts['poems_with_strains']:,} ({_percent(counts['poems_with_strains'], counts['poems'])})"
+    )
     print(f"  size:         {_size(report['bytes'])}")
     print(f"  sha256:       {report['sha256']}")
     print(f"  provenance:   {provenance_path(target)}")

@@ -23,9 +23,10 @@ import hashlib
 import json
 import lzma
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from tangrnn_core.errors import CorpusError
 
@@ -194,9 +195,7 @@ def read_corpus(path: str | os.PathLike[str] | None = None) -> Corpus:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise CorpusError(
-            f"{path} is not UTF-8 text (bad byte at offset {exc.start}); convert it to UTF-8"
-        ) from None
+        raise CorpusError(f"{path} is not UTF-8 text (bad byte at offset {exc.start}); convert it to UTF-8") from None
     if text.startswith("\ufeff"):
         text = text[1:]
 

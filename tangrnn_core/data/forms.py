@@ -47,8 +47,7 @@ class Form(str, enum.Enum):
         form = _ALIASES.get(key)
         if form is None:
             raise ConfigError(
-                f"unknown poem form {name!r}: choose one of wujue (五绝), qijue (七绝), wulv (五律), "
-                f"qilv (七律), other"
+                f"unknown poem form {name!r}: choose one of wujue (五绝), qijue (七绝), wulv (五律), qilv (七律), other"
             )
         return form
 

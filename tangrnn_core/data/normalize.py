@@ -71,12 +71,22 @@ TONE_MARKS = "平仄○"
 
 # Variants of the kept punctuation (half-width, small form, half-width katakana forms, full-width dot).
 _PUNCT_VARIANTS = {
-    ",": "，", "﹐": "，", "﹑": "、", "､": "、", "\uff64": "、",
-    ".": "。", "．": "。", "﹒": "。", "｡": "。",
-    "?": "？", "﹖": "？",
-    "!": "！", "﹗": "！",
-    ";": "；", "﹔": "；",
-    ":": "：", "﹕": "：",
+    ",": "，",
+    "﹐": "，",
+    "﹑": "、",
+    "､": "、",
+    ".": "。",
+    "．": "。",
+    "﹒": "。",
+    "｡": "。",
+    "?": "？",
+    "﹖": "？",
+    "!": "！",
+    "﹗": "！",
+    ";": "；",
+    "﹔": "；",
+    ":": "：",
+    "﹕": "：",
 }
 # Decoration dropped without trace (what it encloses stays).
 _DROP = set(
@@ -144,9 +154,7 @@ def _kind(ch: str) -> str:
         cat = unicodedata.category(ch)
         if name.startswith(("CJK UNIFIED IDEOGRAPH", "CJK COMPATIBILITY IDEOGRAPH")):
             kind = "keep"
-        elif cat in ("Co", "Cn", "Cs") or name.startswith(
-            ("IDEOGRAPHIC DESCRIPTION", "CJK RADICAL", "KANGXI")
-        ):
+        elif cat in ("Co", "Cn", "Cs") or name.startswith(("IDEOGRAPHIC DESCRIPTION", "CJK RADICAL", "KANGXI")):
             kind = "missing"  # private use / unassigned / part of a character described by its components
         elif cat[0] in "LN":
             kind = "missing"  # Latin letters, digits: OCR debris standing where a character was

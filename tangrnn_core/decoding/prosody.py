@@ -345,7 +345,7 @@ class ProsodyConstraint(PositionTracker):
     def _rhymes_after(self, line: Tensor, pos: Tensor) -> Tensor:
         """Rhymes still to come after each row's place, under its open patterns (the most of them)."""
         after = self._tables["after"][:, line, pos].T  # (batch, 4)
-        open_ = ((self.patterns[:, None] & self._tables["pattern_bit"]) != 0)
+        open_ = (self.patterns[:, None] & self._tables["pattern_bit"]) != 0
         return torch.where(open_, after, 0).amax(1)
 
     # ----------------------------------------------------------------------------------------------- masks

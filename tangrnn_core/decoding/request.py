@@ -93,7 +93,13 @@ class PoemRequest:
             ConfigError: the first option out of range, with the fix (one line).
         """
         check_sampling_options(self.temperature, self.top_k, self.top_p)
-        for name, least in (("num_poems", 1), ("batch_size", 1), ("num_beams", 1), ("iterations", 1), ("max_length", 1)):
+        for name, least in (
+            ("num_poems", 1),
+            ("batch_size", 1),
+            ("num_beams", 1),
+            ("iterations", 1),
+            ("max_length", 1),
+        ):
             if getattr(self, name) < least:
                 raise ConfigError(f"{name} must be at least {least}, got {getattr(self, name)}")
         if self.tones not in TONE_MODES:

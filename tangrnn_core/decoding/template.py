@@ -85,7 +85,9 @@ class Template:
         """The template with ``heads`` opening its lines in order (藏头诗)."""
         starts = self.line_starts()
         if len(heads) > len(starts):
-            raise ConfigError(f"{len(heads)} acrostic heads for a poem of {len(starts)} lines; give at most {len(starts)}")
+            raise ConfigError(
+                f"{len(heads)} acrostic heads for a poem of {len(starts)} lines; give at most {len(starts)}"
+            )
         slots = list(self.slots)
         for line, (head, start) in enumerate(zip(heads, starts), start=1):
             if slots[start] is not None and slots[start] != head:

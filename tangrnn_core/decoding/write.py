@@ -58,7 +58,9 @@ def write_poems(
     elif request.prefix:
         unknown = vocabulary.unknown(request.prefix)
         if unknown:
-            raise ConfigError(f"--prefix has characters not in the model's vocabulary: {', '.join(unknown)}; rephrase it")
+            raise ConfigError(
+                f"--prefix has characters not in the model's vocabulary: {', '.join(unknown)}; rephrase it"
+            )
     _check_memory(vocabulary, request)
     title = _title_ids(architecture, vocabulary, request)
     seed = request.seed if request.seed is not None else secrets.randbits(62)

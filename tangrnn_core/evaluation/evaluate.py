@@ -22,7 +22,6 @@ from tangrnn_core.data.forms import REGULAR_FORMS, Form, split_lines
 from tangrnn_core.decoding.request import FREE_MAX_LENGTH, PoemRequest
 from tangrnn_core.decoding.write import write_poems
 from tangrnn_core.errors import ConfigError
-from tangrnn_core.objectives import is_masked_model
 from tangrnn_core.evaluation.metrics import (
     ContinuationBLEU,
     DistinctN,
@@ -32,6 +31,7 @@ from tangrnn_core.evaluation.metrics import (
     regular_form,
 )
 from tangrnn_core.evaluation.regulation import RhymeCompliance, ToneCompliance
+from tangrnn_core.objectives import is_masked_model
 
 #: Figures of a sample of poems, in the order of the printed table (``None`` where not measured: tone and rhyme
 #: rates when no poem had a regular form).
@@ -240,8 +240,10 @@ def print_report(report: dict[str, Any], output: str) -> None:
 def format_report(report: dict[str, Any]) -> str:
     """The report as an aligned plain-text table."""
     test, cont, settings = report["test"], report["continuation"], report["settings"]
-    bleu = "n/a (no regular test poem whose first line the model knows)" if cont["bleu2"] is None else (
-        f"{cont['bleu2']:.4f}  (characters; {cont['poems']} test poems continued from their first line)"
+    bleu = (
+        "n/a (no regular test poem whose first line the model knows)"
+        if cont["bleu2"] is None
+        else (f"{cont['bleu2']:.4f}  (characters; {cont['poems']} test poems continued from their first line)")
     )
     lines = [
         f"checkpoint   {report['checkpoint']}",

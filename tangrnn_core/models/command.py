@@ -28,14 +28,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write NAME.pt (weights without optimiser state, loaded with weights_only=True) and its card "
         "NAME.md. With --output_dir tangrnn_core/models in a checkout, the model ships with the package.",
     )
-    pack.add_argument("--ckpt_path", required=True, help="a checkpoint written by `tangrnn fit` (e.g. best-step=N.ckpt)")
-    pack.add_argument("--name", default=DEFAULT_MODEL, help=f"the model's name, the stem of its files (default: {DEFAULT_MODEL})")
-    pack.add_argument("--output_dir", default=".", help="where to write the two files (default: the current folder)")
     pack.add_argument(
-        "--weights", choices=("bf16", "fp32"), default="bf16", help="how the weights are stored (default: bf16, half the size)"
+        "--ckpt_path", required=True, help="a checkpoint written by `tangrnn fit` (e.g. best-step=N.ckpt)"
     )
     pack.add_argument(
-        "--evaluation", metavar="FILE", help="the output of `tangrnn evaluate ... --output json` on this checkpoint, for the card"
+        "--name", default=DEFAULT_MODEL, help=f"the model's name, the stem of its files (default: {DEFAULT_MODEL})"
+    )
+    pack.add_argument("--output_dir", default=".", help="where to write the two files (default: the current folder)")
+    pack.add_argument(
+        "--weights",
+        choices=("bf16", "fp32"),
+        default="bf16",
+        help="how the weights are stored (default: bf16, half the size)",
+    )
+    pack.add_argument(
+        "--evaluation",
+        metavar="FILE",
+        help="the output of `tangrnn evaluate ... --output json` on this checkpoint, for the card",
     )
     pack.add_argument("--trained_on", metavar="TEXT", help="hardware and time of the training, for the card")
     pack.add_argument("--force", action="store_true", help="replace existing files (never replaced otherwise)")
@@ -98,7 +107,7 @@ def _list() -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
-    print(f"\n`tangrnn models card NAME` prints a model's card; `--ckpt_path` picks another model.")
+    print("\n`tangrnn models card NAME` prints a model's card; `--ckpt_path` picks another model.")
     return 0
 
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import os
 import re
@@ -367,7 +366,7 @@ def write_table(table: dict[str, Any], output: Path) -> None:
     text = json.dumps(table, ensure_ascii=False, indent=1) + "\n"
     output.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
-    with io.open(handle, "w", encoding="utf-8") as stream:
+    with open(handle, "w", encoding="utf-8") as stream:
         stream.write(text)
     os.chmod(temporary, 0o644)  # mkstemp makes the file private; the table is package data everyone reads
     os.replace(temporary, output)

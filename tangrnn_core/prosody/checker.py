@@ -136,7 +136,10 @@ class CheckResult:
             "rhymes": list(self.rhymes),
             "tones": self.tone_mode.value,
             "strict": self.strict,
-            "lines": [{"text": l.text, "tones": l.tones, "pattern": l.required, "type": l.kind} for l in self.lines],
+            "lines": [
+                {"text": line.text, "tones": line.tones, "pattern": line.required, "type": line.kind}
+                for line in self.lines
+            ],
             "violations": [f.to_json() for f in self.violations],
             "warnings": [f.to_json() for f in self.warnings],
             "unknown": list(self.unknown),
@@ -249,15 +252,21 @@ class _Evaluation:
                 if required is None or tone is None:
                     continue
                 if not tone.fits(required):
-                    self._add(i, j, "tone", Severity.VIOLATION,
-                              f"{tone.value} where the pattern needs {required.value} "
-                              f"({pattern.line_types[i]}: {pattern.lines[i]})")
+                    self._add(
+                        i,
+                        j,
+                        "tone",
+                        Severity.VIOLATION,
+                        f"{tone.value} where the pattern needs {required.value} "
+                        f"({pattern.line_types[i]}: {pattern.lines[i]})",
+                    )
                 elif tone is required:
                     self.definite += 1
             if not pattern.rhymes(i):
                 if tones[last] is Tone.PING:
-                    self._add(i, last, "line-end", Severity.VIOLATION,
-                              "平 ends a line that does not rhyme; it must end in 仄")
+                    self._add(
+                        i, last, "line-end", Severity.VIOLATION, "平 ends a line that does not rhyme; it must end in 仄"
+                    )
                 elif tones[last] is Tone.ZE:
                     self.definite += 1
             else:
@@ -278,8 +287,9 @@ class _Evaluation:
         # A character that may be 平 (平, ○ or unknown: the benefit of the doubt) besides the rhyme.
         maybe_ping = [k for k, t in enumerate(tones[: n - 1]) if t is not Tone.ZE]
         if len(maybe_ping) == 1 and maybe_ping[0] != n - 2:
-            self._add(i, maybe_ping[0], "孤平", Severity.WARNING,
-                      "the only 平 besides the rhyme stands alone between 仄")
+            self._add(
+                i, maybe_ping[0], "孤平", Severity.WARNING, "the only 平 besides the rhyme stands alone between 仄"
+            )
         elif not maybe_ping:
             self._add(i, 0, "孤平", Severity.WARNING, "no 平 besides the rhyme")
 
@@ -304,17 +314,29 @@ class _Evaluation:
             near = [g for g in own if best is not None and best.neighbours(g)]
             if near:
                 borrowed = "首句借邻韵: " if i == 0 else ""
-                self._add(i, last, "邻韵", Severity.WARNING,
-                          f"{borrowed}rhymes in {near[0].full_name}, a neighbour of the poem's {best.full_name}")
+                self._add(
+                    i,
+                    last,
+                    "邻韵",
+                    Severity.WARNING,
+                    f"{borrowed}rhymes in {near[0].full_name}, a neighbour of the poem's {best.full_name}",
+                )
             elif own:
                 where = f"not in the poem's {best.full_name}" if best is not None else "shared by no other rhyme"
-                self._add(i, last, "rhyme", Severity.VIOLATION,
-                          f"rhymes in {' / '.join(g.full_name for g in own)}, {where}")
+                self._add(
+                    i, last, "rhyme", Severity.VIOLATION, f"rhymes in {' / '.join(g.full_name for g in own)}, {where}"
+                )
             elif tables.rhyme_groups(char):
                 listed = " / ".join(g.full_name for g in tables.rhyme_groups(char))
-                self._add(i, last, "rhyme", Severity.VIOLATION,
-                          f"is 仄 ({listed}); a rhyming line ends in a 平声 rhyme")
+                self._add(
+                    i, last, "rhyme", Severity.VIOLATION, f"is 仄 ({listed}); a rhyming line ends in a 平声 rhyme"
+                )
             else:
-                self._add(i, last, "rhyme", Severity.VIOLATION,
-                          "is in no rhyme group of 平水韵; a rhyme must come from a 平声 group")
+                self._add(
+                    i,
+                    last,
+                    "rhyme",
+                    Severity.VIOLATION,
+                    "is in no rhyme group of 平水韵; a rhyme must come from a 平声 group",
+                )
         return best

@@ -66,9 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="check against this pattern only: 仄起首句不入韵, 仄起首句入韵, 平起首句不入韵, 平起首句入韵 "
         "(or ze-unrhymed, ze-rhymed, ping-unrhymed, ping-rhymed); default auto: the one the poem follows best",
     )
-    parser.add_argument(
-        "--output", choices=("text", "json"), default="text", help="text, or one JSON record per poem"
-    )
+    parser.add_argument("--output", choices=("text", "json"), default="text", help="text, or one JSON record per poem")
     return parser
 
 

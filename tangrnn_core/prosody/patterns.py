@@ -49,7 +49,12 @@ PATTERN_NAMES: tuple[str, ...] = ("仄起首句不入韵", "仄起首句入韵",
 # Accepted spellings of each name: short forms, traditional 韻, and ASCII.
 _ALIASES: dict[str, int] = {}
 for _index, (_start, _rhymed, _ascii) in enumerate(
-    (("仄", False, "ze-unrhymed"), ("仄", True, "ze-rhymed"), ("平", False, "ping-unrhymed"), ("平", True, "ping-rhymed"))
+    (
+        ("仄", False, "ze-unrhymed"),
+        ("仄", True, "ze-rhymed"),
+        ("平", False, "ping-unrhymed"),
+        ("平", True, "ping-rhymed"),
+    )
 ):
     _mark = "入" if _rhymed else "不入"
     for _rhyme in ("韵", "韻"):

@@ -39,8 +39,22 @@ SECTIONS = ("上平聲", "下平聲", "上聲", "去聲", "入聲")
 _SECTION_SIMPLIFIED = {"上平聲": "上平声", "下平聲": "下平声", "上聲": "上声", "去聲": "去声", "入聲": "入声"}
 # Neighbouring 平声 groups (邻韵): those that share one of the 平声 部 of 词林正韵 (戈载, 1821), by head character.
 # Poets borrowed from them for a first line (首句借邻韵) and, less correctly, elsewhere (通押).
-_NEIGHBOURHOODS = ("东冬", "江阳", "支微齐灰", "鱼虞", "佳灰", "真文元", "元寒删先", "萧肴豪", "歌", "佳麻",
-                   "庚青蒸", "尤", "侵", "覃盐咸")
+_NEIGHBOURHOODS = (
+    "东冬",
+    "江阳",
+    "支微齐灰",
+    "鱼虞",
+    "佳灰",
+    "真文元",
+    "元寒删先",
+    "萧肴豪",
+    "歌",
+    "佳麻",
+    "庚青蒸",
+    "尤",
+    "侵",
+    "覃盐咸",
+)
 
 
 class Tone(str, enum.Enum):

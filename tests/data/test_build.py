@@ -50,7 +50,9 @@ def make_package(root: Path) -> Path:
     dist = package / "dist"
     dump(dist / "quantangshi" / "poet.tang.10000.json", POEMS_10000)
     dump(dist / "quantangshi" / "poet.tang.2000.json", POEMS_2000)
-    dump(dist / "quantangshi" / "poet.song.0.json", [{"author": "宋", "paragraphs": ["宋詩。"], "title": "", "id": "s"}])
+    dump(
+        dist / "quantangshi" / "poet.song.0.json", [{"author": "宋", "paragraphs": ["宋詩。"], "title": "", "id": "s"}]
+    )
     dump(dist / "quantangshi" / "authors.tang.json", [{"name": "甲", "desc": ""}])
     dump(dist / "quantangshi" / "error" / "poet.tang.2000.json", [{"broken": True}])
     dump(dist / "strains" / "json" / "poet.tang.2000.json", STRAINS_2000)

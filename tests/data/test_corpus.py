@@ -188,7 +188,13 @@ def test_error_wrong_field_types(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "name, content",
-    [("e.jsonl", b""), ("e.jsonl", b"\n\n"), ("e.txt", b" \n\n"), ("e.json", b"[]"), ("e.jsonl.xz", lzma.compress(b""))],
+    [
+        ("e.jsonl", b""),
+        ("e.jsonl", b"\n\n"),
+        ("e.txt", b" \n\n"),
+        ("e.json", b"[]"),
+        ("e.jsonl.xz", lzma.compress(b"")),
+    ],
 )
 def test_error_no_poems(tmp_path: Path, name: str, content: bytes) -> None:
     path = tmp_path / name

@@ -26,10 +26,20 @@ def test_form_members_and_shape():
 @pytest.mark.parametrize(
     "name,form",
     [
-        ("五绝", Form.WUJUE), ("五絕", Form.WUJUE), ("wujue", Form.WUJUE), ("WuJue", Form.WUJUE),
-        ("七绝", Form.QIJUE), ("七絕", Form.QIJUE), ("QIJUE", Form.QIJUE),
-        ("五律", Form.WULV), ("wulv", Form.WULV), ("七律", Form.QILV), ("Qilv", Form.QILV),
-        ("other", Form.OTHER), ("OTHER", Form.OTHER), (" qilv ", Form.QILV),
+        ("五绝", Form.WUJUE),
+        ("五絕", Form.WUJUE),
+        ("wujue", Form.WUJUE),
+        ("WuJue", Form.WUJUE),
+        ("七绝", Form.QIJUE),
+        ("七絕", Form.QIJUE),
+        ("QIJUE", Form.QIJUE),
+        ("五律", Form.WULV),
+        ("wulv", Form.WULV),
+        ("七律", Form.QILV),
+        ("Qilv", Form.QILV),
+        ("other", Form.OTHER),
+        ("OTHER", Form.OTHER),
+        (" qilv ", Form.QILV),
     ],
 )
 def test_parse_aliases(name, form):
@@ -65,8 +75,11 @@ def test_split_lines_on_every_line_end_mark():
         (QING_MING, Form.QIJUE),
         (CHUN_WANG, Form.WULV),
         (HUANG_HE_LOU, Form.QILV),
-        ("锦瑟无端五十弦，一弦一柱思华年。庄生晓梦迷蝴蝶，望帝春心托杜鹃。"
-         "沧海月明珠有泪，蓝田日暖玉生烟。此情可待成追忆，只是当时已惘然。", Form.QILV),
+        (
+            "锦瑟无端五十弦，一弦一柱思华年。庄生晓梦迷蝴蝶，望帝春心托杜鹃。"
+            "沧海月明珠有泪，蓝田日暖玉生烟。此情可待成追忆，只是当时已惘然。",
+            Form.QILV,
+        ),
     ],
 )
 def test_classify_famous_poems(text, form):

@@ -38,7 +38,10 @@ def test_clean_poem_with_strains():
 
 def test_variant_notes_removed_and_strains_stay_aligned():
     # The strains mark every character of a note, brackets included, with ？ (unknown).
-    paragraphs = ["白日依山盡（一作「落」），黃河入海（一作「海上」）流。", "欲窮千里目[一]，更上一層樓。（見《全唐詩》卷二五三）"]
+    paragraphs = [
+        "白日依山盡（一作「落」），黃河入海（一作「海上」）流。",
+        "欲窮千里目[一]，更上一層樓。（見《全唐詩》卷二五三）",
+    ]
     strains = [
         "仄仄平平仄" + "？" * 7 + "，平平仄仄" + "？" * 8 + "平。",
         "仄平平仄仄？？？，仄仄仄平平。" + "？" * 12,

@@ -54,9 +54,14 @@ def test_ranks_see_disjoint_poems_and_equal_batch_counts(drop_last):
 @pytest.mark.parametrize("replicas", [2, 3])
 def test_evaluation_shards_score_every_poem_exactly_once(replicas):
     sizes = lengths(1003)  # 32 batches of 32: they do not divide among 3 ranks
-    shards = [list(BucketBatchSampler(sizes, 32, shuffle=False, num_replicas=replicas, rank=r, even=False)) for r in range(replicas)]
+    shards = [
+        list(BucketBatchSampler(sizes, 32, shuffle=False, num_replicas=replicas, rank=r, even=False))
+        for r in range(replicas)
+    ]
     for rank, shard in enumerate(shards):
-        assert len(shard) == len(BucketBatchSampler(sizes, 32, shuffle=False, num_replicas=replicas, rank=rank, even=False))
+        assert len(shard) == len(
+            BucketBatchSampler(sizes, 32, shuffle=False, num_replicas=replicas, rank=rank, even=False)
+        )
     every = sorted(i for shard in shards for batch in shard for i in batch)
     assert every == list(range(len(sizes)))
 

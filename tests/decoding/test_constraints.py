@@ -146,7 +146,9 @@ def form_name(chars: int, lines: int) -> str:
 
 
 def test_punctuation_and_verse_characters():
-    vocab = Vocabulary(["<pad>", "<unk>", "<bos>", "<eos>", "<mask>", "春", "〇", "，", "。", "？", "、", "·", "…", "《"])
+    vocab = Vocabulary(
+        ["<pad>", "<unk>", "<bos>", "<eos>", "<mask>", "春", "〇", "，", "。", "？", "、", "·", "…", "《"]
+    )
     assert verse_character_mask(vocab).tolist() == [False] * 5 + [True, True] + [False] * 7
     assert all(is_punctuation(t) for t in "，。？！；：、·…《")
     assert not any(is_punctuation(t) for t in "春〇萧")
@@ -380,7 +382,11 @@ def test_no_repeat_yields_rather_than_forbid_everything():
 
 
 def test_processors_restart_on_a_new_decode(net, vocabulary):
-    processors = [FormConstraint(vocabulary, 5, 4), NoRepeat(vocabulary, reserved="春夏"), acrostic_constraint(vocabulary, "春夏", 5, 4)]
+    processors = [
+        FormConstraint(vocabulary, 5, 4),
+        NoRepeat(vocabulary, reserved="春夏"),
+        acrostic_constraint(vocabulary, "春夏", 5, 4),
+    ]
     first = run(net, vocabulary, processors, num_poems=8)
     second = run(net, vocabulary, processors, num_poems=3)  # same instances, another batch size
     for poem in first + second:

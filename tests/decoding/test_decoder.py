@@ -146,7 +146,9 @@ def test_a_processor_can_force_one_character(vocabulary):
         return forced
 
     net = tiny_lstm(vocabulary)
-    poems = generate(net, vocabulary, 3, max_length=6, processors=[only_moon], generator=torch.Generator().manual_seed(0))
+    poems = generate(
+        net, vocabulary, 3, max_length=6, processors=[only_moon], generator=torch.Generator().manual_seed(0)
+    )
     assert poems == ["月" * 6] * 3
     assert seen_steps == list(range(6))
 
@@ -162,7 +164,9 @@ def test_finished_poems_stop_and_pad(vocabulary):
         return logits
 
     net = tiny_lstm(vocabulary)
-    poems = generate(net, vocabulary, 2, max_length=5, processors=[end_first], generator=torch.Generator().manual_seed(0))
+    poems = generate(
+        net, vocabulary, 2, max_length=5, processors=[end_first], generator=torch.Generator().manual_seed(0)
+    )
     assert len(poems[0]) == 2 and len(poems[1]) == 5
 
 

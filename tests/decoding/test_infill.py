@@ -13,8 +13,8 @@ from tangrnn_core.data.normalize import LINE_END_MARKS
 from tangrnn_core.data.vocab import Vocabulary
 from tangrnn_core.decoding.infill import mask_predict
 from tangrnn_core.decoding.request import PoemRequest
-from tangrnn_core.decoding.write import write_poems
 from tangrnn_core.decoding.template import Template
+from tangrnn_core.decoding.write import write_poems
 from tangrnn_core.errors import ConfigError
 from tangrnn_core.objectives import masked_batch
 from tangrnn_core.testing import POEMS, check_architecture
@@ -57,7 +57,9 @@ def test_masked_batches_hide_characters_and_target_only_them(vocabulary):
     from tangrnn_core.data.datamodule import PadCollate
 
     batch = PadCollate(vocabulary)([torch.tensor(vocabulary.encode(p)) for p in POEMS[:8]])
-    masked = masked_batch(batch, vocabulary.mask_id, vocabulary.pad_id, vocabulary.eos_id, torch.Generator().manual_seed(1))
+    masked = masked_batch(
+        batch, vocabulary.mask_id, vocabulary.pad_id, vocabulary.eos_id, torch.Generator().manual_seed(1)
+    )
     hidden = masked.inputs == vocabulary.mask_id
     assert hidden.any(1).all()  # at least one hidden character per poem
     assert torch.equal(hidden, masked.targets != vocabulary.pad_id)
@@ -65,7 +67,9 @@ def test_masked_batches_hide_characters_and_target_only_them(vocabulary):
     assert torch.equal(masked.targets[hidden], poems[hidden])
     assert torch.equal(masked.inputs[~hidden], poems[~hidden])  # the rest is the poem, without <bos>/<eos>
     assert torch.equal(masked.lengths, batch.lengths - 1)
-    again = masked_batch(batch, vocabulary.mask_id, vocabulary.pad_id, vocabulary.eos_id, torch.Generator().manual_seed(1))
+    again = masked_batch(
+        batch, vocabulary.mask_id, vocabulary.pad_id, vocabulary.eos_id, torch.Generator().manual_seed(1)
+    )
     assert torch.equal(again.inputs, masked.inputs)  # a seeded generator: the same characters every validation
     many = [masked_batch(batch, vocabulary.mask_id, vocabulary.pad_id, vocabulary.eos_id) for _ in range(20)]
     shares = torch.stack([(m.inputs == vocabulary.mask_id).sum(1) / m.lengths for m in many]).flatten()
@@ -86,7 +90,9 @@ def test_mask_predict_fills_only_the_blanks_with_verse_characters(net, vocabular
 
 def test_all_blank_forms_acrostic_and_no_repeat(net, vocabulary):
     for form in ("五绝", "七绝", "五律", "七律"):
-        poems = write_poems(net, vocabulary, PoemRequest(form=form, num_poems=3, seed=1, no_repeat=True, acrostic="春山"))
+        poems = write_poems(
+            net, vocabulary, PoemRequest(form=form, num_poems=3, seed=1, no_repeat=True, acrostic="春山")
+        )
         for poem in poems:
             assert classify(poem) == Form.parse(form)
             lines = poem.replace("。", "，").split("，")

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import pytest
-
 from conftest import run_batch
+
 from tangrnn_core.data.datamodule import PoetryDataModule
 from tangrnn_core.module import PoetryModel
 
@@ -39,41 +39,105 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "chars lines": ("lstm", ["--chars", "7", "--lines", "4", "--num_poems", "2", "--seed", "6", "--top_p", "0.9"]),
     "acrostic": ("lstm", ["--acrostic", "春风明月", "--chars", "5", "--num_poems", "3", "--seed", "7"]),
     "acrostic no repeat": (
-        "lstm", ["--acrostic", "春风", "--form", "七绝", "--no_repeat", "true", "--num_poems", "3", "--seed", "8"]
+        "lstm",
+        ["--acrostic", "春风", "--form", "七绝", "--no_repeat", "true", "--num_poems", "3", "--seed", "8"],
     ),
     "first line": ("lstm", ["--first_line", "白日依山尽", "--form", "五律", "--num_poems", "2", "--seed", "9"]),
     "prefix": ("lstm", ["--prefix", "明月", "--form", "五绝", "--num_poems", "2", "--seed", "10"]),
-    "template": ("lstm", ["--template", "白日依山尽，□□□□□。欲穷□□□，更上一层楼。", "--num_poems", "3", "--seed", "11"]),
+    "template": (
+        "lstm",
+        ["--template", "白日依山尽，□□□□□。欲穷□□□，更上一层楼。", "--num_poems", "3", "--seed", "11"],
+    ),
     "template acrostic": (
         "lstm",
-        ["--template", "□□□□□，□□□□□。□□□□□，□□□□□。", "--acrostic", "春夏", "--no_repeat", "true",
-         "--num_poems", "2", "--seed", "12"],
+        [
+            "--template",
+            "□□□□□，□□□□□。□□□□□，□□□□□。",
+            "--acrostic",
+            "春夏",
+            "--no_repeat",
+            "true",
+            "--num_poems",
+            "2",
+            "--seed",
+            "12",
+        ],
     ),
     "beams greedy": ("lstm", ["--form", "五绝", "--num_beams", "3", "--temperature", "0", "--num_poems", "2"]),
     "beams sampled": ("lstm", ["--form", "七绝", "--num_beams", "4", "--num_poems", "2", "--seed", "13"]),
     "greedy": ("lstm", ["--form", "五绝", "--temperature", "0", "--num_poems", "1"]),
     "batches": ("lstm", ["--form", "五绝", "--num_poems", "5", "--batch_size", "2", "--seed", "14"]),
     "tones strict rhyme auto": (
-        "lstm", ["--form", "五律", "--tones", "strict", "--rhyme", "auto", "--num_poems", "3", "--seed", "15"]
+        "lstm",
+        ["--form", "五律", "--tones", "strict", "--rhyme", "auto", "--num_poems", "3", "--seed", "15"],
     ),
     "tones loose pattern rhyme group": (
         "lstm",
-        ["--form", "七绝", "--tones", "loose", "--pattern", "平起首句入韵", "--rhyme", "东", "--num_poems", "2",
-         "--seed", "16"],
+        [
+            "--form",
+            "七绝",
+            "--tones",
+            "loose",
+            "--pattern",
+            "平起首句入韵",
+            "--rhyme",
+            "东",
+            "--num_poems",
+            "2",
+            "--seed",
+            "16",
+        ],
     ),
     "tones acrostic no repeat": (
         "lstm",
-        ["--form", "五绝", "--acrostic", "山水", "--tones", "strict", "--rhyme", "auto", "--no_repeat", "true",
-         "--num_poems", "3", "--seed", "17"],
+        [
+            "--form",
+            "五绝",
+            "--acrostic",
+            "山水",
+            "--tones",
+            "strict",
+            "--rhyme",
+            "auto",
+            "--no_repeat",
+            "true",
+            "--num_poems",
+            "3",
+            "--seed",
+            "17",
+        ],
     ),
     "tones beams": (
-        "lstm", ["--form", "五绝", "--tones", "strict", "--rhyme", "auto", "--num_beams", "2", "--num_poems", "2",
-                 "--seed", "18"]
+        "lstm",
+        [
+            "--form",
+            "五绝",
+            "--tones",
+            "strict",
+            "--rhyme",
+            "auto",
+            "--num_beams",
+            "2",
+            "--num_poems",
+            "2",
+            "--seed",
+            "18",
+        ],
     ),
     "template tones": (
         "lstm",
-        ["--template", "白日□□□，□□□□□。□□□□□，□□□□□。", "--tones", "strict", "--rhyme", "auto",
-         "--num_poems", "2", "--seed", "19"],
+        [
+            "--template",
+            "白日□□□，□□□□□。□□□□□，□□□□□。",
+            "--tones",
+            "strict",
+            "--rhyme",
+            "auto",
+            "--num_poems",
+            "2",
+            "--seed",
+            "19",
+        ],
     ),
     "int8": ("lstm", ["--form", "七绝", "--quantize", "int8", "--num_poems", "2", "--seed", "20"]),
     "mask-predict free": ("bidirectional", ["--num_poems", "4", "--seed", "21"]),
@@ -84,13 +148,26 @@ CASES: dict[str, tuple[str, list[str]]] = {
     ),
     "mask-predict template tones": (
         "bidirectional",
-        ["--template", "白日依山尽，□□□□□。□□□□□，□□□□□。", "--tones", "strict", "--rhyme", "auto",
-         "--no_repeat", "true", "--num_poems", "2", "--seed", "24"],
+        [
+            "--template",
+            "白日依山尽，□□□□□。□□□□□，□□□□□。",
+            "--tones",
+            "strict",
+            "--rhyme",
+            "auto",
+            "--no_repeat",
+            "true",
+            "--num_poems",
+            "2",
+            "--seed",
+            "24",
+        ],
     ),
     "mask-predict greedy": ("bidirectional", ["--form", "五绝", "--temperature", "0", "--num_poems", "1"]),
     "seq2seq title": ("seq2seq", ["--title", "春夜", "--form", "五绝", "--num_poems", "2", "--seed", "25"]),
     "seq2seq title beams": (
-        "seq2seq", ["--title", "秋日", "--form", "七绝", "--num_beams", "2", "--num_poems", "2", "--seed", "26"]
+        "seq2seq",
+        ["--title", "秋日", "--form", "七绝", "--num_beams", "2", "--num_poems", "2", "--seed", "26"],
     ),
     "seq2seq no title": ("seq2seq", ["--form", "五绝", "--num_poems", "2", "--seed", "27"]),
 }

@@ -130,6 +130,7 @@ def test_pattern_auto_settles_on_the_first_lines_second_character(vocabulary):
 def test_rhyme_group_given_and_auto(vocabulary):
     tables = load_tables()
     you = {t for t in verse(vocabulary) if token_prosody(tables, t)[2] >> tables.group("尤").index & 1}
+
     def given():
         return ProsodyConstraint(vocabulary, "五绝", tones="strict", pattern="仄起首句不入韵", rhyme="尤")
 
@@ -242,8 +243,8 @@ def test_refusals(vocabulary):
 def command_results(tmp_path_factory, small_corpus):
     """A tiny model trained for a few steps; `tangrnn generate` with tones and rhyme; `tangrnn check` on its output."""
     import lightning.pytorch as pl
-
     from conftest import run_batch
+
     from tangrnn_core.data.datamodule import PoetryDataModule
     from tangrnn_core.module import PoetryModel
 
@@ -263,18 +264,64 @@ def command_results(tmp_path_factory, small_corpus):
     trainer.save_checkpoint(checkpoint)
     generate_ = ["generate", "--ckpt_path", checkpoint, "--output", "json", "--temperature", "1.2"]
     cases = {
-        "strict": [*generate_, "--form", "五绝", "--tones", "strict", "--rhyme", "auto", "--num_poems", "32",
-                   "--seed", "1"],
+        "strict": [
+            *generate_,
+            "--form",
+            "五绝",
+            "--tones",
+            "strict",
+            "--rhyme",
+            "auto",
+            "--num_poems",
+            "32",
+            "--seed",
+            "1",
+        ],
         "loose lushi": [*generate_, "--form", "七律", "--tones", "loose", "--rhyme", "auto", "--num_poems", "8"],
-        "acrostic": [*generate_, "--form", "五绝", "--tones", "strict", "--rhyme", "auto", "--acrostic", "春山",
-                     "--no_repeat", "true", "--num_beams", "2", "--num_poems", "8"],
-        "pattern and group": [*generate_, "--form", "七绝", "--tones", "strict", "--pattern", "平起首句入韵",
-                              "--rhyme", "阳", "--num_poems", "8"],
+        "acrostic": [
+            *generate_,
+            "--form",
+            "五绝",
+            "--tones",
+            "strict",
+            "--rhyme",
+            "auto",
+            "--acrostic",
+            "春山",
+            "--no_repeat",
+            "true",
+            "--num_beams",
+            "2",
+            "--num_poems",
+            "8",
+        ],
+        "pattern and group": [
+            *generate_,
+            "--form",
+            "七绝",
+            "--tones",
+            "strict",
+            "--pattern",
+            "平起首句入韵",
+            "--rhyme",
+            "阳",
+            "--num_poems",
+            "8",
+        ],
         # refused, one line each
         "no form": [*generate_, "--tones", "strict"],
         "unknown group": [*generate_, "--form", "五绝", "--rhyme", "董"],
-        "unfit heads": [*generate_, "--form", "五绝", "--tones", "strict", "--pattern", "仄起首句不入韵",
-                        "--acrostic", "春夏"],
+        "unfit heads": [
+            *generate_,
+            "--form",
+            "五绝",
+            "--tones",
+            "strict",
+            "--pattern",
+            "仄起首句不入韵",
+            "--acrostic",
+            "春夏",
+        ],
     }
     results = run_batch({name: {"argv": argv} for name, argv in cases.items()}, tmp)
     checks = {}
@@ -295,7 +342,7 @@ def command_results(tmp_path_factory, small_corpus):
 
 def test_every_generated_poem_passes_tangrnn_check(command_results):
     generated, checked = command_results
-    for name, result in checked.items():
+    for result in checked.values():
         records = [json.loads(line) for line in result.stdout.splitlines()]
         assert result.returncode == 0, [r["violations"] for r in records if not r["passed"]]
         assert records and all(r["passed"] for r in records)

@@ -7,7 +7,6 @@ import json
 import math
 
 import pytest
-
 from conftest import assert_one_line_error, run_batch, tiny_config
 
 RATES = ("form_rate", "distinct_1", "distinct_2", "copied_lines", "poems_with_copy")
@@ -45,7 +44,13 @@ def report(result) -> dict:
 
 def test_json_report_has_every_figure_in_range(results):
     figures = report(results[0]["json"])
-    assert figures["settings"] == {"num_poems": 8, "form": "all", "temperature": 0.8, "seed": 1234, "check_tones": "strict"}
+    assert figures["settings"] == {
+        "num_poems": 8,
+        "form": "all",
+        "temperature": 0.8,
+        "seed": 1234,
+        "check_tones": "strict",
+    }
     test = figures["test"]
     assert 1 < test["perplexity"] < 10_000
     assert math.isclose(math.log(test["perplexity"]), test["cross_entropy"], rel_tol=1e-4)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 import torch
+from conftest import run_batch
 
-from conftest import REPO, run_batch
 from tangrnn_core.data.forms import Form, classify
 from tangrnn_core.lightning_cli import check_checkpoint, with_bundled_model
 from tangrnn_core.models import DEFAULT_MODEL, bundled_model, bundled_models
@@ -25,8 +25,9 @@ def test_the_default_model_ships_as_a_safe_checkpoint_under_30_mb():
     for key in ("architecture", "parameters", "corpus_sha256", "global_step", "val_perplexity", "config", "license"):
         assert card.get(key) is not None, key
     # the corpus it was trained on is the one that ships
-    from tangrnn_core.data.corpus import bundled_corpus_path
     import hashlib
+
+    from tangrnn_core.data.corpus import bundled_corpus_path
 
     assert card["corpus_sha256"] == hashlib.sha256(bundled_corpus_path().read_bytes()).hexdigest()
     assert model.card_path.read_text(encoding="utf-8").startswith(f"# {DEFAULT_MODEL}")
@@ -39,8 +40,21 @@ def test_verbs_without_a_checkpoint_get_the_bundled_model():
     assert evaluate[:2] == ["evaluate", "--data"] and evaluate[3:5] == ["--ckpt_path", path]
     assert json.loads(evaluate[2]) == bundled_model().data_options
     # a config is the user's own run, an explicit checkpoint wins, fit trains
-    assert with_bundled_model(["generate", "--config", "g.yaml"]) == ["generate", "--ckpt_path", path, "--config", "g.yaml"]
-    for args in (["test", "--config", "c.yaml"], ["evaluate", "-c", "c.yaml"], ["generate", "--ckpt_path", "x.ckpt"], ["generate", "--ckpt_path=x.ckpt"], ["fit", "--config", "c"], ["generate", "--help"]):
+    assert with_bundled_model(["generate", "--config", "g.yaml"]) == [
+        "generate",
+        "--ckpt_path",
+        path,
+        "--config",
+        "g.yaml",
+    ]
+    for args in (
+        ["test", "--config", "c.yaml"],
+        ["evaluate", "-c", "c.yaml"],
+        ["generate", "--ckpt_path", "x.ckpt"],
+        ["generate", "--ckpt_path=x.ckpt"],
+        ["fit", "--config", "c"],
+        ["generate", "--help"],
+    ):
         assert with_bundled_model(list(args)) == args
 
 
@@ -51,9 +65,37 @@ def results(tmp_path_factory):
         {
             "plain": {"argv": ["generate", "--form", "五绝", "--num_poems", "1", "--seed", "1"]},
             "strict": {
-                "argv": ["generate", "--form", "七绝", "--tones", "strict", "--rhyme", "auto", "--num_poems", "3", "--seed", "2", "--output", "json"]
+                "argv": [
+                    "generate",
+                    "--form",
+                    "七绝",
+                    "--tones",
+                    "strict",
+                    "--rhyme",
+                    "auto",
+                    "--num_poems",
+                    "3",
+                    "--seed",
+                    "2",
+                    "--output",
+                    "json",
+                ]
             },
-            "acrostic": {"argv": ["generate", "--acrostic", "春江花月", "--form", "五绝", "--num_poems", "1", "--seed", "3", "--output", "json"]},
+            "acrostic": {
+                "argv": [
+                    "generate",
+                    "--acrostic",
+                    "春江花月",
+                    "--form",
+                    "五绝",
+                    "--num_poems",
+                    "1",
+                    "--seed",
+                    "3",
+                    "--output",
+                    "json",
+                ]
+            },
             "models": {"argv": ["models"]},
             "card": {"argv": ["models", "card"]},
         },

@@ -7,8 +7,8 @@ import json
 import lightning.pytorch as pl
 import pytest
 import torch
-
 from conftest import assert_one_line_error, run_batch
+
 from tangrnn_core.data.datamodule import PoetryDataModule
 from tangrnn_core.models.pack import pack_model, read_evaluation
 from tangrnn_core.module import PoetryModel
@@ -49,7 +49,10 @@ def test_pack_keeps_what_decoding_needs_and_drops_the_rest(checkpoint, tmp_path)
     assert state["net.embedding.weight"].data_ptr() == state["net.output.weight"].data_ptr()
     assert weights.stat().st_size < checkpoint.stat().st_size / 3
     facts = packed["tangrnn"]["card"]
-    assert facts["data"]["eval_forms"] == ["五绝", "七绝"] and facts["data"]["corpus"] == original["datamodule_hyper_parameters"]["corpus"]
+    assert (
+        facts["data"]["eval_forms"] == ["五绝", "七绝"]
+        and facts["data"]["corpus"] == original["datamodule_hyper_parameters"]["corpus"]
+    )
     assert facts["global_step"] == 10 and facts["vocabulary_size"] == len(original["tangrnn"]["vocabulary"])
     assert facts["config"] == {"model": {"architecture": "lstm"}}  # the run's config.yaml, found beside it
     text = card.read_text(encoding="utf-8")
@@ -62,11 +65,51 @@ def test_pack_refuses_to_replace_files_without_force(checkpoint, tmp_path):
     before = (tmp_path / "tiny.pt").read_bytes()
     results = run_batch(
         {
-            "again": {"argv": ["models", "pack", "--ckpt_path", str(checkpoint), "--name", "tiny", "--output_dir", str(tmp_path)]},
-            "bad_name": {"argv": ["models", "pack", "--ckpt_path", str(checkpoint), "--name", "../x", "--output_dir", str(tmp_path)]},
-            "not_a_ckpt": {"argv": ["models", "pack", "--ckpt_path", str(tmp_path / "tiny.md"), "--output_dir", str(tmp_path / "o")]},
+            "again": {
+                "argv": [
+                    "models",
+                    "pack",
+                    "--ckpt_path",
+                    str(checkpoint),
+                    "--name",
+                    "tiny",
+                    "--output_dir",
+                    str(tmp_path),
+                ]
+            },
+            "bad_name": {
+                "argv": [
+                    "models",
+                    "pack",
+                    "--ckpt_path",
+                    str(checkpoint),
+                    "--name",
+                    "../x",
+                    "--output_dir",
+                    str(tmp_path),
+                ]
+            },
+            "not_a_ckpt": {
+                "argv": [
+                    "models",
+                    "pack",
+                    "--ckpt_path",
+                    str(tmp_path / "tiny.md"),
+                    "--output_dir",
+                    str(tmp_path / "o"),
+                ]
+            },
             "bad_evaluation": {
-                "argv": ["models", "pack", "--ckpt_path", str(checkpoint), "--evaluation", str(tmp_path / "tiny.md"), "--output_dir", str(tmp_path / "o")]
+                "argv": [
+                    "models",
+                    "pack",
+                    "--ckpt_path",
+                    str(checkpoint),
+                    "--evaluation",
+                    str(tmp_path / "tiny.md"),
+                    "--output_dir",
+                    str(tmp_path / "o"),
+                ]
             },
             "unknown_card": {"argv": ["models", "card", "nope"]},
         },
@@ -95,7 +138,9 @@ def test_a_packed_model_writes_the_poems_of_its_checkpoint(checkpoint, tmp_path)
     poems = {name: [json.loads(line)["poem"] for line in r.stdout.splitlines()] for name, r in results.items()}
     assert all(r.returncode == 0 for r in results.values()), {n: r.stderr for n, r in results.items()}
     assert len(poems["ckpt"]) == 6 and poems["fp32"] == poems["ckpt"]
-    assert len(poems["bf16"]) == 6 and all(json.loads(line)["form"] == "五绝" for line in results["bf16"].stdout.splitlines())
+    assert len(poems["bf16"]) == 6 and all(
+        json.loads(line)["form"] == "五绝" for line in results["bf16"].stdout.splitlines()
+    )
 
 
 def test_the_card_takes_the_evaluation_report(checkpoint, tmp_path):

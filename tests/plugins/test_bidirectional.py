@@ -8,9 +8,9 @@ import unicodedata
 
 import pytest
 import torch
+from conftest import assert_one_line_error, run_batch, run_tangrnn, tiny_config
 from torch import nn
 
-from conftest import assert_one_line_error, run_batch, run_tangrnn, tiny_config
 from tangrnn_bidirectional import BidirectionalEncoder, BidirectionalInfill, layout_positions
 from tangrnn_core.api import INFILL, Batch, TokenSpec
 from tangrnn_core.data.forms import Form, classify, split_lines_with_marks
@@ -104,10 +104,12 @@ def test_a_blank_is_scored_from_both_sides(cell):
 def test_layout_positions_count_from_the_visible_marks():
     ends = torch.tensor(TOKENS.line_end_ids)
     m = TOKENS.mask_id
-    inputs = torch.tensor([
-        [9, 9, 5, 9, 9, 6, 9, 9, 5, 9],
-        [9, 9, m, 9, 9, 6, 9, 9, 5, 9],  # a hidden mark: its line seems to run on
-    ])
+    inputs = torch.tensor(
+        [
+            [9, 9, 5, 9, 9, 6, 9, 9, 5, 9],
+            [9, 9, m, 9, 9, 6, 9, 9, 5, 9],  # a hidden mark: its line seems to run on
+        ]
+    )
     position, line = layout_positions(inputs, ends)
     assert position.tolist() == [[0, 1, 2, 0, 1, 2, 0, 1, 2, 0], [0, 1, 2, 3, 4, 5, 0, 1, 2, 0]]
     assert line.tolist() == [[0, 0, 0, 1, 1, 1, 2, 2, 2, 3], [0, 0, 0, 0, 0, 0, 1, 1, 1, 2]]
@@ -258,8 +260,12 @@ def results(trained):
         "template": {"argv": [*ckpt, "--template", TEMPLATE, "--num_poems", "6", "--seed", "1"]},
         **{f"form {name}": {"argv": [*ckpt, "--form", name, "--num_poems", "4", "--seed", "1"]} for name in FORMS},
         "acrostic": {"argv": [*ckpt, "--acrostic", "春夏秋冬", "--form", "七绝", "--num_poems", "4", "--seed", "2"]},
-        "first line": {"argv": [*ckpt, "--first_line", "白日依山尽", "--form", "五律", "--num_poems", "4", "--seed", "3"]},
-        "no repeat": {"argv": [*ckpt, "--form", "七律", "--no_repeat", "true", "--num_poems", "6", "--temperature", "1.2"]},
+        "first line": {
+            "argv": [*ckpt, "--first_line", "白日依山尽", "--form", "五律", "--num_poems", "4", "--seed", "3"]
+        },
+        "no repeat": {
+            "argv": [*ckpt, "--form", "七律", "--no_repeat", "true", "--num_poems", "6", "--temperature", "1.2"]
+        },
         "iterations": {"argv": [*ckpt, "--form", "五绝", "--iterations", "3", "--num_poems", "4", "--seed", "4"]},
         "int8": {"argv": [*ckpt, "--template", TEMPLATE, "--quantize", "int8", "--num_poems", "2", "--seed", "1"]},
         "seed a": {"argv": [*ckpt, "--form", "五绝", "--num_poems", "4", "--seed", "7"]},
@@ -323,8 +329,8 @@ def test_no_repeat_and_iterations(results):
     for poem in poems_of(results["no repeat"]):
         verse = [c for c in poem if c not in LINE_END_MARKS]
         # as left to right: no character twice, but for one immediate reduplication (青青)
-        doubled = lambda i: verse[i - 1] == verse[i] and verse[i - 2 : i - 1] != [verse[i]]  # noqa: E731
-        repeats = [c for i, c in enumerate(verse) if c in verse[:i] and not doubled(i)]
+        doubled = [i > 0 and verse[i - 1] == c and verse[i - 2 : i - 1] != [c] for i, c in enumerate(verse)]
+        repeats = [c for i, c in enumerate(verse) if c in verse[:i] and not doubled[i]]
         assert classify(poem) is Form.QILV and repeats == [], poem
     poems = poems_of(results["iterations"])
     assert len(poems) == 4 and all(classify(p) is Form.WUJUE for p in poems)

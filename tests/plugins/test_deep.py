@@ -8,9 +8,9 @@ from dataclasses import fields
 
 import pytest
 import torch
+from conftest import run_batch, run_tangrnn
 from torch import nn
 
-from conftest import run_batch, run_tangrnn
 from tangrnn_core.api import Batch, TokenSpec
 from tangrnn_core.data.forms import Form, classify, split_lines_with_marks
 from tangrnn_core.decoding.quantize import int8_for_decoding
@@ -255,13 +255,26 @@ FORMS = {"五绝": Form.WUJUE, "七绝": Form.QIJUE, "五律": Form.WULV, "七�
 
 
 def test_fit_then_generate_every_form_through_the_command(tmp_path, small_corpus):
-    options = {"cell": "gru", "embedding_size": 16, "hidden_size": 16, "num_layers": 2, "input_layers": 1,
-               "transition_layers": 1, "shortcut": True, "output_layers": 1}
+    options = {
+        "cell": "gru",
+        "embedding_size": 16,
+        "hidden_size": 16,
+        "num_layers": 2,
+        "input_layers": 1,
+        "transition_layers": 1,
+        "shortcut": True,
+        "output_layers": 1,
+    }
     config = {
         "model": {"architecture": "deep", "architecture_options": options},
         "data": {"corpus": str(small_corpus), "batch_size": 16, "val_fraction": 0.1, "test_fraction": 0.1},
-        "trainer": {"max_steps": 4, "val_check_interval": 2, "limit_val_batches": 1,
-                    "default_root_dir": str(tmp_path / "runs"), "enable_progress_bar": False},
+        "trainer": {
+            "max_steps": 4,
+            "val_check_interval": 2,
+            "limit_val_batches": 1,
+            "default_root_dir": str(tmp_path / "runs"),
+            "enable_progress_bar": False,
+        },
     }
     path = tmp_path / "deep.yaml"
     path.write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")

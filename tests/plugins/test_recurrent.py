@@ -187,7 +187,9 @@ def test_forward_and_backward_under_cpu_bf16_autocast(cls):
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
-@pytest.mark.parametrize("tie_weights, hidden_size", [(True, 12), (True, 8), (False, 12)], ids=["projected", "tied", "untied"])
+@pytest.mark.parametrize(
+    "tie_weights, hidden_size", [(True, 12), (True, 8), (False, 12)], ids=["projected", "tied", "untied"]
+)
 def test_forward_is_the_output_layer_over_the_features(cls, tie_weights, hidden_size):
     """The opt-in of the chunked loss: forward(batch) == output_layer()(features(batch)), dropout included."""
     net = make(cls, tie_weights=tie_weights, hidden_size=hidden_size).train()

@@ -7,10 +7,11 @@ import torch
 from torch import nn
 
 from tangrnn_recurrent import GRU, LSTM, RNN
-
 from tests.plugins.test_recurrent import CLASSES, TOKENS, VOCAB, make, make_batch
 
-AWD = dict(dropout=0.3, input_dropout=0.2, output_dropout=0.4, embedding_dropout=0.1, weight_dropout=0.5, variational=True)
+AWD = dict(
+    dropout=0.3, input_dropout=0.2, output_dropout=0.4, embedding_dropout=0.1, weight_dropout=0.5, variational=True
+)
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)

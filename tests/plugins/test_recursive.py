@@ -7,8 +7,8 @@ import json
 
 import pytest
 import torch
-
 from conftest import run_batch, run_tangrnn, tiny_config
+
 from tangrnn_core.api import Batch, TokenSpec
 from tangrnn_core.data.forms import Form, classify, split_lines
 from tangrnn_core.testing import check_architecture
@@ -346,8 +346,12 @@ def trained(tmp_path_factory, small_corpus):
 def test_fit_then_generate_every_regular_form_and_an_acrostic(trained):
     generate = ["generate", "--ckpt_path", trained["ckpt"], "--seed", "1"]
     cases = {name: {"argv": [*generate, "--form", name, "--num_poems", "3", "--output", "json"]} for name in FORMS}
-    cases["acrostic"] = {"argv": [*generate, "--form", "七绝", "--acrostic", "春山明月", "--num_poems", "2", "--output", "json"]}
-    cases["int8"] = {"argv": [*generate, "--form", "五律", "--quantize", "int8", "--num_poems", "2", "--output", "json"]}
+    cases["acrostic"] = {
+        "argv": [*generate, "--form", "七绝", "--acrostic", "春山明月", "--num_poems", "2", "--output", "json"]
+    }
+    cases["int8"] = {
+        "argv": [*generate, "--form", "五律", "--quantize", "int8", "--num_poems", "2", "--output", "json"]
+    }
     cases["options"] = {"argv": ["plugins", "--options", "recursive"]}
     results = run_batch(cases, trained["tmp"])
     for name, form in FORMS.items():

@@ -8,8 +8,8 @@ import json
 
 import pytest
 import torch
-
 from conftest import assert_one_line_error, run_batch, run_tangrnn, tiny_config
+
 from tangrnn_core.api import Batch, TokenSpec
 from tangrnn_core.data.forms import Form, classify, split_lines_with_marks
 from tangrnn_core.decoding.quantize import int8_for_decoding
@@ -136,8 +136,7 @@ def test_batches_mix_lengths_empty_titles_and_poems_without_marks():
     batch = poem_batch([THREE_LINES, [10, 11, 12], [10, COMMA, 11]], [[22, 23, 24], [], [25]])
     with torch.no_grad():
         full = net(batch)
-        alone = [net(poem_batch([poem], [title])) for poem, title in
-                 (([10, 11, 12], []), ([10, COMMA, 11], [25]))]
+        alone = [net(poem_batch([poem], [title])) for poem, title in (([10, 11, 12], []), ([10, COMMA, 11], [25]))]
     assert torch.isfinite(full).all()
     torch.testing.assert_close(full[1, :4], alone[0][0], atol=1e-5, rtol=0)
     torch.testing.assert_close(full[2, :4], alone[1][0], atol=1e-5, rtol=0)

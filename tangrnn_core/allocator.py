@@ -2,11 +2,9 @@
 
 With glibc's default malloc, buffers above the mmap threshold (the logits of one batch are tens of MB) are
 unmapped when freed and mapped again at the next step: the kernel zeroes and faults in every page anew.
-Measured on the 2-core AVX2 machine of the README, that was 15 s of system time in a 90 s run of the reference
-LSTM; with mmap off and trimming raised, system time fell to 1-2 s and training ran about 25% faster, for about
-450 MB more peak memory. Decoding gains alike: its (poems, vocabulary) scores are such buffers at every step
-(strict-tone 五绝 with int8 weights, 256 a call: 373 poems/s with the defaults, 508 with these settings). Every
-``tangrnn`` verb run through Lightning's CLI applies them. Set ``TANGRNN_MALLOC_TUNING=0`` to keep glibc's
+With mmap off and trimming raised, the pages stay mapped: less system time and faster training, for more peak
+memory; decoding gains alike, since its (poems, vocabulary) scores are such buffers at every step. The figures
+are in docs/performance.md ("The allocator"). Every ``tangrnn`` verb run through Lightning's CLI applies them. Set ``TANGRNN_MALLOC_TUNING=0`` to keep glibc's
 defaults.
 """
 

@@ -82,8 +82,8 @@ class DeepRNN(Architecture):
         tie_weights: share the embedding matrix with the output layer; when ``hidden_size`` differs from
             ``embedding_size`` a linear projection maps the last hidden layer to the embedding size first.
         compile_transition: with a deep transition, run each time step of the loop through ``torch.compile``
-            (its pointwise operations fused into few kernels). Meant for GPUs; on a CPU it measured 0.95x of the
-            eager loop (``bench/deep_transition.py``) and its first steps wait for the compiler.
+            (its pointwise operations fused into few kernels). Meant for GPUs; on a CPU it is no faster than the
+            eager loop (``bench/deep_transition.py``, docs/performance.md) and its first steps wait for the compiler.
     """
 
     plugin_api = 1

@@ -173,8 +173,8 @@ class FusedRecurrentLM(Architecture):
             or torch.is_autocast_enabled(tokens.device.type)
         ):
             return self.prefill(tokens.unsqueeze(1), state)
-        # For a few sequences one step is dominated by the fused module's per-call set-up (3.7 ms for a 2x512
-        # LSTM at batch 1 on CPU, against 1.5 ms for the same arithmetic as one cell call per layer).
+        # For a few sequences one step is dominated by the fused module's per-call set-up, which costs more than
+        # the same arithmetic as one cell call per layer (bench/generate_throughput.py).
         inputs = self.embedding(tokens)
         hidden = state[0] if isinstance(state, tuple) else state
         layers = []

@@ -7,8 +7,8 @@ selects and repeats them, sampling drops finished poems) the loop moves the netw
 and every processor's rows (:meth:`~tangrnn_core.decoding.processors.LogitsProcessor.reorder`) with them.
 
 Sampling drops finished poems from the batch once a quarter of its rows are done, so that poems of free length
-(which end anywhere from 20 to over 100 characters) do not keep paying for the longest one (twice as many free
-poems a second, measured). Each step draws one random number per poem of the call, finished or not, so that
+(which end anywhere from 20 to over 100 characters) do not keep paying for the longest one (bench/free_generation.py
+measures the gain). Each step draws one random number per poem of the call, finished or not, so that
 dropping rows moves no random draw: the same seed writes the same poems as a decoder that keeps every row,
 unless the network's own arithmetic depends on the batch (int8 weights do: dynamic quantization scales the
 activations by the batch's range, so there a poem's scores move slightly with its companions anyway).

@@ -21,12 +21,10 @@ class SampleQuality(pl.Callback):
     the tones of a pattern, and one 平声 rhyme group, as ``tangrnn check`` judges them). On several processes
     each samples its share and the figures are synced.
 
-    Cost: one batch of ``num_poems`` free poems of at most ``max_length`` characters (like the 4 sample poems
-    printed at each validation, 8 times as many), their checks (about 3 ms a poem), and once, at the first
-    validation, a set of the training split's lines (0.35 s; 231,375 lines for the four regular forms). Measured
-    with ``--trainer.profiler simple`` on the 2 shared, heavily loaded CPU cores of the development machine
-    (2x128 LSTM, 5,822 characters, batch 64): 5.5 s per validation, against 0.9 s for the printed samples and
-    3.8 s for one training step; 2.7% of a run that validated every 48 steps, about 1% at the quickstart's 150.
+    Cost: one batch of ``num_poems`` free poems of at most ``max_length`` characters (like the sample poems
+    printed at each validation, more of them), their checks, and once, at the first validation, a set of the
+    training split's lines; its share of a run is measured in docs/performance.md ("The quality figures logged
+    during fit").
 
     Args:
         num_poems: poems sampled each validation, over all processes; 0 turns this off.

@@ -9,7 +9,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from tangrnn_core.decoding.request import PoemRequest
+from tangrnn_core.decoding.request import DEFAULT_TEMPERATURE, PoemRequest
 from tangrnn_core.decoding.write import write_poems
 
 
@@ -23,7 +23,9 @@ class PoemSamples(pl.Callback):
         seed: the random source, fixed so that successive samples differ only by what the model learned.
     """
 
-    def __init__(self, num_poems: int = 4, temperature: float = 0.8, max_length: int = 80, seed: int = 1234) -> None:
+    def __init__(
+        self, num_poems: int = 4, temperature: float = DEFAULT_TEMPERATURE, max_length: int = 80, seed: int = 1234
+    ) -> None:
         self.num_poems = num_poems
         self.temperature = temperature
         self.max_length = max_length

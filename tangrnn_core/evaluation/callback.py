@@ -7,6 +7,7 @@ from typing import Literal
 import lightning.pytorch as pl
 import torch
 
+from tangrnn_core.decoding.request import DEFAULT_TEMPERATURE
 from tangrnn_core.evaluation.evaluate import poem_quality, shard, training_lines, write_sample
 
 
@@ -37,7 +38,7 @@ class SampleQuality(pl.Callback):
     def __init__(
         self,
         num_poems: int = 32,
-        temperature: float = 0.8,
+        temperature: float = DEFAULT_TEMPERATURE,
         max_length: int = 80,
         seed: int = 4321,
         check_tones: Literal["strict", "loose"] = "strict",

@@ -167,3 +167,25 @@ def run_batch(cases: dict[str, dict], tmp: Path, env: dict[str, str] | None = No
         name: subprocess.CompletedProcess(cases[name]["argv"], result["returncode"], result["stdout"], result["stderr"])
         for name, result in zip(names, results)
     }
+
+
+def untrained_checkpoint(path: Path, data, architecture: str, options: dict, seed: int) -> str:
+    """Saves, as `tangrnn fit` does, an untrained model initialised from ``seed``: its poems depend on torch's
+    random stream only, not on training arithmetic that may differ between CPUs. Returns the path."""
+    import lightning.pytorch as pl
+
+    from tangrnn_core.module import PoetryModel
+
+    pl.seed_everything(seed, verbose=False)
+    model = PoetryModel(
+        vocab_size=data.vocab_size,
+        line_end_ids=data.line_end_ids,
+        architecture=architecture,
+        architecture_options=options,
+    )
+    trainer = pl.Trainer(
+        max_steps=0, limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False
+    )
+    trainer.fit(model, datamodule=data)
+    trainer.save_checkpoint(path)
+    return str(path)

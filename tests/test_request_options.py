@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 
-import lightning.pytorch as pl
 import pytest
-from conftest import assert_one_line_error, run_batch
+from conftest import assert_one_line_error, run_batch, untrained_checkpoint
 
 from tangrnn_core.data.datamodule import PoetryDataModule
 from tangrnn_core.decoding.tokens import is_punctuation
-from tangrnn_core.module import PoetryModel
 from tangrnn_core.prosody.checker import check_poem
 from tangrnn_core.prosody.tables import convert_each, load_tables, token_prosody
 
@@ -42,18 +40,10 @@ KEPT = 60
 def setup(tmp_path_factory, small_corpus):
     tmp = tmp_path_factory.mktemp("avoid")
     data = PoetryDataModule(corpus=str(small_corpus), batch_size=16, val_fraction=0.1, test_fraction=0.1)
-    paths = {}
-    for name, options in ARCHITECTURES.items():
-        pl.seed_everything(7, verbose=False)
-        model = PoetryModel(
-            vocab_size=data.vocab_size, line_end_ids=data.line_end_ids, architecture=name, architecture_options=options
-        )
-        trainer = pl.Trainer(
-            max_steps=0, limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False
-        )
-        trainer.fit(model, datamodule=data)
-        paths[name] = str(tmp / f"{name}.ckpt")
-        trainer.save_checkpoint(paths[name])
+    paths = {
+        name: untrained_checkpoint(tmp / f"{name}.ckpt", data, name, options, seed=7)
+        for name, options in ARCHITECTURES.items()
+    }
     verse = [t for t in data.vocabulary.tokens[5:] if not is_punctuation(t)]
     kept, avoided = set(verse[:KEPT]), "".join(verse[KEPT:])
     # The characters that can rhyme in 上平声一东, as the decoder reads them (through their traditional forms).

@@ -13,12 +13,10 @@ import json
 import os
 from pathlib import Path
 
-import lightning.pytorch as pl
 import pytest
-from conftest import run_batch
+from conftest import run_batch, untrained_checkpoint
 
 from tangrnn_core.data.datamodule import PoetryDataModule
-from tangrnn_core.module import PoetryModel
 
 PINNED = Path(__file__).with_name("pinned_poems.json")
 TINY = {"embedding_size": 16, "hidden_size": 24}
@@ -30,6 +28,7 @@ MODELS = {
 JSON = ["--output", "json"]
 
 # name -> (model, arguments after `generate --ckpt_path C`)
+# fmt: off
 CASES: dict[str, tuple[str, list[str]]] = {
     "free": ("lstm", ["--num_poems", "3", "--seed", "1"]),
     "五绝": ("lstm", ["--form", "五绝", "--num_poems", "3", "--seed", "2"]),
@@ -39,105 +38,41 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "chars lines": ("lstm", ["--chars", "7", "--lines", "4", "--num_poems", "2", "--seed", "6", "--top_p", "0.9"]),
     "acrostic": ("lstm", ["--acrostic", "春风明月", "--chars", "5", "--num_poems", "3", "--seed", "7"]),
     "acrostic no repeat": (
-        "lstm",
-        ["--acrostic", "春风", "--form", "七绝", "--no_repeat", "true", "--num_poems", "3", "--seed", "8"],
+        "lstm", ["--acrostic", "春风", "--form", "七绝", "--no_repeat", "true", "--num_poems", "3", "--seed", "8"]
     ),
     "first line": ("lstm", ["--first_line", "白日依山尽", "--form", "五律", "--num_poems", "2", "--seed", "9"]),
     "prefix": ("lstm", ["--prefix", "明月", "--form", "五绝", "--num_poems", "2", "--seed", "10"]),
-    "template": (
-        "lstm",
-        ["--template", "白日依山尽，□□□□□。欲穷□□□，更上一层楼。", "--num_poems", "3", "--seed", "11"],
-    ),
+    "template": ("lstm", ["--template", "白日依山尽，□□□□□。欲穷□□□，更上一层楼。", "--num_poems", "3", "--seed", "11"]),
     "template acrostic": (
         "lstm",
-        [
-            "--template",
-            "□□□□□，□□□□□。□□□□□，□□□□□。",
-            "--acrostic",
-            "春夏",
-            "--no_repeat",
-            "true",
-            "--num_poems",
-            "2",
-            "--seed",
-            "12",
-        ],
+        ["--template", "□□□□□，□□□□□。□□□□□，□□□□□。", "--acrostic", "春夏", "--no_repeat", "true",
+         "--num_poems", "2", "--seed", "12"],
     ),
     "beams greedy": ("lstm", ["--form", "五绝", "--num_beams", "3", "--temperature", "0", "--num_poems", "2"]),
     "beams sampled": ("lstm", ["--form", "七绝", "--num_beams", "4", "--num_poems", "2", "--seed", "13"]),
     "greedy": ("lstm", ["--form", "五绝", "--temperature", "0", "--num_poems", "1"]),
     "batches": ("lstm", ["--form", "五绝", "--num_poems", "5", "--batch_size", "2", "--seed", "14"]),
     "tones strict rhyme auto": (
-        "lstm",
-        ["--form", "五律", "--tones", "strict", "--rhyme", "auto", "--num_poems", "3", "--seed", "15"],
+        "lstm", ["--form", "五律", "--tones", "strict", "--rhyme", "auto", "--num_poems", "3", "--seed", "15"]
     ),
     "tones loose pattern rhyme group": (
         "lstm",
-        [
-            "--form",
-            "七绝",
-            "--tones",
-            "loose",
-            "--pattern",
-            "平起首句入韵",
-            "--rhyme",
-            "东",
-            "--num_poems",
-            "2",
-            "--seed",
-            "16",
-        ],
+        ["--form", "七绝", "--tones", "loose", "--pattern", "平起首句入韵", "--rhyme", "东", "--num_poems", "2",
+         "--seed", "16"],
     ),
     "tones acrostic no repeat": (
         "lstm",
-        [
-            "--form",
-            "五绝",
-            "--acrostic",
-            "山水",
-            "--tones",
-            "strict",
-            "--rhyme",
-            "auto",
-            "--no_repeat",
-            "true",
-            "--num_poems",
-            "3",
-            "--seed",
-            "17",
-        ],
+        ["--form", "五绝", "--acrostic", "山水", "--tones", "strict", "--rhyme", "auto", "--no_repeat", "true",
+         "--num_poems", "3", "--seed", "17"],
     ),
     "tones beams": (
-        "lstm",
-        [
-            "--form",
-            "五绝",
-            "--tones",
-            "strict",
-            "--rhyme",
-            "auto",
-            "--num_beams",
-            "2",
-            "--num_poems",
-            "2",
-            "--seed",
-            "18",
-        ],
+        "lstm", ["--form", "五绝", "--tones", "strict", "--rhyme", "auto", "--num_beams", "2", "--num_poems", "2",
+                 "--seed", "18"]
     ),
     "template tones": (
         "lstm",
-        [
-            "--template",
-            "白日□□□，□□□□□。□□□□□，□□□□□。",
-            "--tones",
-            "strict",
-            "--rhyme",
-            "auto",
-            "--num_poems",
-            "2",
-            "--seed",
-            "19",
-        ],
+        ["--template", "白日□□□，□□□□□。□□□□□，□□□□□。", "--tones", "strict", "--rhyme", "auto",
+         "--num_poems", "2", "--seed", "19"],
     ),
     "int8": ("lstm", ["--form", "七绝", "--quantize", "int8", "--num_poems", "2", "--seed", "20"]),
     "mask-predict free": ("bidirectional", ["--num_poems", "4", "--seed", "21"]),
@@ -148,29 +83,17 @@ CASES: dict[str, tuple[str, list[str]]] = {
     ),
     "mask-predict template tones": (
         "bidirectional",
-        [
-            "--template",
-            "白日依山尽，□□□□□。□□□□□，□□□□□。",
-            "--tones",
-            "strict",
-            "--rhyme",
-            "auto",
-            "--no_repeat",
-            "true",
-            "--num_poems",
-            "2",
-            "--seed",
-            "24",
-        ],
+        ["--template", "白日依山尽，□□□□□。□□□□□，□□□□□。", "--tones", "strict", "--rhyme", "auto",
+         "--no_repeat", "true", "--num_poems", "2", "--seed", "24"],
     ),
     "mask-predict greedy": ("bidirectional", ["--form", "五绝", "--temperature", "0", "--num_poems", "1"]),
     "seq2seq title": ("seq2seq", ["--title", "春夜", "--form", "五绝", "--num_poems", "2", "--seed", "25"]),
     "seq2seq title beams": (
-        "seq2seq",
-        ["--title", "秋日", "--form", "七绝", "--num_beams", "2", "--num_poems", "2", "--seed", "26"],
+        "seq2seq", ["--title", "秋日", "--form", "七绝", "--num_beams", "2", "--num_poems", "2", "--seed", "26"]
     ),
     "seq2seq no title": ("seq2seq", ["--form", "五绝", "--num_poems", "2", "--seed", "27"]),
 }
+# fmt: on
 
 
 @pytest.fixture(scope="module")
@@ -178,22 +101,10 @@ def checkpoints(tmp_path_factory, small_corpus) -> dict[str, str]:
     """Untrained models of each decoding path, initialised from a fixed seed and saved as `tangrnn fit` does."""
     tmp = tmp_path_factory.mktemp("pinned")
     data = PoetryDataModule(corpus=str(small_corpus), batch_size=16, val_fraction=0.1, test_fraction=0.1)
-    paths = {}
-    for name, (architecture, options) in MODELS.items():
-        pl.seed_everything(1234, verbose=False)
-        model = PoetryModel(
-            vocab_size=data.vocab_size,
-            line_end_ids=data.line_end_ids,
-            architecture=architecture,
-            architecture_options=options,
-        )
-        trainer = pl.Trainer(
-            max_steps=0, limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False
-        )
-        trainer.fit(model, datamodule=data)
-        paths[name] = str(tmp / f"{name}.ckpt")
-        trainer.save_checkpoint(paths[name])
-    return paths
+    return {
+        name: untrained_checkpoint(tmp / f"{name}.ckpt", data, architecture, options, seed=1234)
+        for name, (architecture, options) in MODELS.items()
+    }
 
 
 @pytest.fixture(scope="module")

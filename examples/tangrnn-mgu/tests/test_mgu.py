@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch
+from tangrnn_mgu import MGU, MGULayer
 
 from tangrnn_core.api import TokenSpec
 from tangrnn_core.testing import check_architecture
-from tangrnn_mgu import MGU, MGULayer
 
 TINY = {"embedding_size": 8, "hidden_size": 12, "num_layers": 2, "dropout": 0.2}
 

@@ -126,7 +126,7 @@ def model_card(
         "global_step": int(checkpoint.get("global_step", 0)),
         "epoch": int(checkpoint.get("epoch", 0)),
         "val_perplexity": _val_perplexity(checkpoint),
-        "training_minutes": _training_minutes(ckpt_path),
+        "training_minutes": _training_minutes(checkpoint, ckpt_path),
         "trained_on": trained_on,
         "config": config,
         "packed": datetime.date.today().isoformat(),
@@ -183,9 +183,14 @@ def _duration(minutes: float | None) -> str:
     return f" in {hours} h {rest} min" if hours else f" in {rest} min"
 
 
-def _training_minutes(ckpt_path: str | Path) -> float | None:
-    """Wall-clock minutes from the start of the checkpoint's run to its last logged value (TensorBoard log of
-    ``<run>/``, beside ``checkpoints/``); ``None`` without one."""
+def _training_minutes(checkpoint: dict[str, Any], ckpt_path: str | Path) -> float | None:
+    """Wall-clock minutes of training: the trainer's timer, which a resumed run carries on, when the checkpoint
+    has it; else from the start of the checkpoint's run to its last logged value (TensorBoard log of ``<run>/``,
+    beside ``checkpoints/``); ``None`` without either."""
+    timer = (checkpoint.get("callbacks") or {}).get("Timer") or {}
+    elapsed = (timer.get("time_elapsed") or {}).get("train") if isinstance(timer, dict) else None
+    if isinstance(elapsed, (int, float)) and elapsed > 0:
+        return round(elapsed / 60, 1)
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     run = Path(ckpt_path).resolve().parent.parent

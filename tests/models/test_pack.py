@@ -156,3 +156,12 @@ def test_the_card_takes_the_evaluation_report(checkpoint, tmp_path):
     weights, card = pack_model(checkpoint, "tiny", tmp_path, evaluation=read_evaluation(path))
     assert torch.load(weights, weights_only=True)["tangrnn"]["card"]["test_perplexity"] == 77.7
     assert "| test perplexity | 77.70" in card.read_text(encoding="utf-8")
+
+
+def test_training_minutes_follow_the_timer_across_resumed_runs(tmp_path):
+    from tangrnn_core.models.pack import _training_minutes
+
+    resumed = {"callbacks": {"Timer": {"time_elapsed": {"train": 3 * 3600 + 90.0, "validate": 12.0}}}}
+    assert _training_minutes(resumed, tmp_path / "run" / "checkpoints" / "best.ckpt") == 181.5
+    # Without a timer, the run's TensorBoard log decides; without one either, nothing is claimed.
+    assert _training_minutes({}, tmp_path / "run" / "checkpoints" / "best.ckpt") is None

@@ -77,6 +77,7 @@ VERBS: dict[str, Verb] = {
         "does a poem follow the rules of regulated verse",
         "[POEM | --file F] [--tones loose]",
     ),
+    "serve": Verb("tangrnn_core.serve.command:run", "poems and the checker over HTTP", "[--ckpt_path P] [--port 8000]"),
 }
 
 

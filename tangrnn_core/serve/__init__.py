@@ -1,0 +1,7 @@
+"""``tangrnn serve``: poems and the checker over HTTP (FastAPI on uvicorn).
+
+One module per job: :mod:`.schemas` (the request bodies, derived from
+:class:`~tangrnn_core.decoding.request.PoemRequest`), :mod:`.model` (the network a server decodes with),
+:mod:`.decoding` (the one function that writes poems, behind a lock and a time limit), :mod:`.errors` (every
+refusal as ``{"error": ..., "field": ...}``), :mod:`.app` (the routes) and :mod:`.command` (the verb).
+"""

@@ -1,0 +1,105 @@
+"""The network a server decodes with: a checkpoint (or the bundled model) read once, safely, at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tangrnn_core.api import Architecture
+from tangrnn_core.data.vocab import Vocabulary
+from tangrnn_core.errors import CheckpointError, TangrnnError
+
+__all__ = ["ServedModel", "load_model"]
+
+
+@dataclass
+class ServedModel:
+    """A network ready to decode, and what ``GET /v1/model`` says about it.
+
+    Args:
+        name: the bundled model's name, or the checkpoint's file name (never its folder: that is the host's).
+        architecture: the architecture's registered name (``lstm`` ...).
+        options: the architecture's options as the checkpoint records them.
+        net: the network, in eval mode, on the CPU.
+        vocabulary: the vocabulary it was trained with.
+        card: the model card (Markdown) of a bundled model; ``None`` for a checkpoint.
+    """
+
+    name: str
+    architecture: str
+    options: dict[str, Any]
+    net: Architecture
+    vocabulary: Vocabulary
+    card: str | None = None
+    bundled: bool = field(default=False)
+
+    def describe(self) -> dict[str, Any]:
+        """The body of ``GET /v1/model``."""
+        return {
+            "name": self.name,
+            "bundled": self.bundled,
+            "architecture": self.architecture,
+            "architecture_options": self.options,
+            "vocabulary_size": len(self.vocabulary),
+            "parameters": sum(p.numel() for p in self.net.parameters()),
+            "card": self.card,
+        }
+
+
+def load_model(ckpt_path: str | Path | None = None) -> ServedModel:
+    """Reads a checkpoint written by ``tangrnn fit`` (or the bundled model) and rebuilds its network.
+
+    The file is checked as every verb checks ``--ckpt_path`` (:func:`~tangrnn_core.lightning_cli.check_checkpoint`:
+    one-line errors, ``weights_only=True``, so no pickled code runs), and the model is rebuilt from its
+    hyperparameters as ``tangrnn generate`` rebuilds it, so that the same seed writes the same poems.
+
+    Args:
+        ckpt_path: the checkpoint; ``None`` for the bundled model (``tangrnn models``).
+
+    Raises:
+        CheckpointError: no usable checkpoint (missing, damaged, foreign, or a special value such as ``last``).
+    """
+    # Imported here: Lightning and the model code are needed only once a server starts, not for `--help`.
+    from tangrnn_core.lightning_cli import RETIRED_MODEL_OPTIONS, check_checkpoint
+    from tangrnn_core.models import DEFAULT_MODEL, bundled_model
+    from tangrnn_core.module import PoetryModel
+
+    card = None
+    if ckpt_path is None:
+        bundled = bundled_model(DEFAULT_MODEL)
+        path, name = bundled.path, bundled.name
+        if bundled.card_path.is_file():
+            card = bundled.card_path.read_text(encoding="utf-8")
+    else:
+        path, name = Path(ckpt_path), Path(ckpt_path).name
+    checkpoint = check_checkpoint(path)
+    if checkpoint is None:  # `last`, `best`, a URL: names Lightning resolves within a run, not a file to serve
+        raise CheckpointError(
+            f"--ckpt_path {path} names no file; pass the path of a .ckpt file written by `tangrnn fit`"
+        )
+    hparams = {
+        key: value
+        for key, value in checkpoint.get("hyper_parameters", {}).items()
+        if key not in RETIRED_MODEL_OPTIONS and not key.startswith("_")
+    }
+    try:
+        model = PoetryModel(**hparams)
+        model.on_load_checkpoint(checkpoint)
+        model.load_state_dict(checkpoint["state_dict"])
+    except TangrnnError:
+        raise
+    except Exception as error:  # hyperparameters or weights of another version: say so in one line
+        raise CheckpointError(
+            f"the model in {path} does not fit this tangrnn ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
+            "use a checkpoint written by `tangrnn fit`"
+        ) from error
+    return ServedModel(
+        name=name,
+        architecture=model.architecture_name,
+        options=dict(hparams.get("architecture_options") or {}),
+        net=model.net.eval(),
+        vocabulary=model.vocabulary,
+        card=card,
+        bundled=ckpt_path is None,
+    )

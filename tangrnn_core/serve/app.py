@@ -84,6 +84,24 @@ class BodyLimit:
         await JSON({"error": self._message, "field": None}, status_code=413)(scope, _nothing, send)
 
 
+class JsonBodies:
+    """Reads every body as JSON, whatever its Content-Type: ``curl -d '{...}'`` labels its data as a form
+    (``application/x-www-form-urlencoded``), and FastAPI would otherwise refuse a JSON object sent that way.
+
+    Args:
+        app: the application behind it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = [(name, value) for name, value in scope["headers"] if name != b"content-type"]
+            scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)
+
+
 async def _nothing() -> Message:
     return {"type": "http.disconnect"}
 
@@ -105,6 +123,7 @@ def create_app(model: ServedModel, limits: Limits | None = None, writer: Writer 
         version="1",
         default_response_class=JSON,
     )
+    app.add_middleware(JsonBodies)
     app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
     install_handlers(app)
 

@@ -165,6 +165,13 @@ def test_bodies_json_cannot_carry(client, content, words):
     assert response.status_code == 422 and words in response.json()["error"]
 
 
+def test_curl_d_without_a_json_content_type(client):
+    # `curl -d '{...}'` sends application/x-www-form-urlencoded: the body is read as JSON all the same.
+    body = json.dumps({"poem": POEM}, ensure_ascii=False).encode()
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    assert client.post("/v1/check", content=body, headers=form).json()["passed"]
+
+
 def test_check_refusals(client):
     for body, field in (({"poem": "abc"}, "poem"), ({"poem": POEM, "tones": "off"}, "tones"), ({}, "poem")):
         response = post(client, "/v1/check", body)

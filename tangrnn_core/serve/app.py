@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
@@ -17,6 +16,7 @@ from tangrnn_core.prosody.checker import check_poem
 from tangrnn_core.prosody.command import prepare_text
 from tangrnn_core.serve.decoding import Busy, DecodeGate, TimedOut, Writer, write_with
 from tangrnn_core.serve.errors import JSON, ServeError, field_named, install_handlers
+from tangrnn_core.serve.limits import Limits
 from tangrnn_core.serve.model import ServedModel
 from tangrnn_core.serve.schemas import CheckBody, PoemsBody, request_fields, to_request
 
@@ -26,23 +26,6 @@ log = logging.getLogger("tangrnn.serve")
 
 #: The largest seed torch's generator takes (it reads seeds as 64-bit integers).
 MAX_SEED = 2**64 - 1
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one request may ask of the server.
-
-    Args:
-        max_poems: poems per request.
-        max_batch_size: rows per request, poems times beams (one batch of the decoder).
-        timeout: seconds a request may take, the wait for the decoder included.
-        max_body_bytes: bytes of a request body (larger: 413).
-    """
-
-    max_poems: int = 64
-    max_batch_size: int = 256
-    timeout: float = 60.0
-    max_body_bytes: int = 64 * 1024
 
 
 class BodyLimit:

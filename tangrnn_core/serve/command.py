@@ -8,6 +8,7 @@ import os
 
 from tangrnn_core.arguments import OneLineArgumentParser, parse_arguments
 from tangrnn_core.errors import ConfigError
+from tangrnn_core.serve.limits import Limits
 
 __all__ = ["build_parser", "run"]
 
@@ -23,9 +24,6 @@ with the report of `tangrnn check`), POST /v1/check, GET /v1/model, GET /healthz
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``tangrnn serve``: a bad argument raises a one-line ConfigError."""
-    # Imported here so that `tangrnn serve --help` reads only this module's defaults, not FastAPI's.
-    from tangrnn_core.serve.app import Limits
-
     defaults = Limits()
     parser = OneLineArgumentParser(
         prog="tangrnn serve", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -85,7 +83,7 @@ def run(argv: list[str]) -> int:
     import torch
     import uvicorn
 
-    from tangrnn_core.serve.app import Limits, create_app
+    from tangrnn_core.serve.app import create_app
     from tangrnn_core.serve.model import load_model
 
     torch.set_num_threads(min(DECODE_THREADS, os.cpu_count() or 1))

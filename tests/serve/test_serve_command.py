@@ -37,6 +37,19 @@ def test_help_lists_the_options():
         assert option in result.stdout
 
 
+def test_help_imports_neither_torch_nor_fastapi():
+    # `tangrnn serve --help` answers at once: the defaults come from serve/limits.py alone.
+    code = (
+        "import sys\n"
+        "from tangrnn_core import cli\n"
+        "cli.main(['serve', '--help'])\n"
+        "print(sorted(m for m in ('torch', 'lightning', 'fastapi', 'uvicorn') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]", result.stdout
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

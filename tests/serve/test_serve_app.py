@@ -98,14 +98,22 @@ def test_without_a_seed_the_drawn_one_is_returned_and_repeats(client):
     assert again["poems"] == first["poems"]
 
 
-def test_same_seed_same_poems_as_generate(client, checkpoint):
-    options = {"form": "五律", "tones": "loose", "rhyme": "auto", "num_beams": 2, "num_poems": 3, "seed": 11}
-    argv = [f"--{name}={value}" for name, value in options.items()]
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"form": "五律", "tones": "loose", "rhyme": "auto", "num_beams": 2, "num_poems": 3, "seed": 11},
+        {"acrostic": "春风", "form": "七绝", "no_repeat": True, "temperature": 1.2, "top_k": 50, "seed": 12},
+        {"template": "白日依山尽，□□□□□。欲穷□□□，更上一层楼。", "avoid": "愁", "top_p": 0.9, "seed": 13},
+    ],
+    ids=["beams tones", "acrostic no repeat", "template avoid"],
+)
+def test_same_seed_same_poems_as_generate(client, checkpoint, options):
+    argv = [f"--{name}={str(value).lower() if isinstance(value, bool) else value}" for name, value in options.items()]
     result = run_tangrnn("generate", "--ckpt_path", str(checkpoint), *argv, "--output", "json")
     assert result.returncode == 0, result.stderr
     expected = [json.loads(line)["poem"] for line in result.stdout.splitlines() if line.startswith("{")]
     served = [record["poem"] for record in post(client, "/v1/poems", options).json()["poems"]]
-    assert served == expected and len(served) == 3
+    assert served == expected and len(served) == options.get("num_poems", 4)
 
 
 def test_check(client):

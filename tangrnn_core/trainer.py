@@ -98,7 +98,7 @@ class TangrnnTrainer(pl.Trainer):
         ckpt_path: str,
         request: PoemRequest | None = None,
         output: Literal["text", "json"] = "text",
-        quantize: WeightFormat = "none",
+        quantize: WeightFormat = "auto",
         checkpoint: dict | None = None,
     ) -> list[str]:
         """Writes poems with a trained checkpoint, batched, with hard constraints on form and content.
@@ -114,10 +114,11 @@ class TangrnnTrainer(pl.Trainer):
             request: the poems to write (default: four free poems).
             output: ``text`` prints one verse per line and a blank line between poems; ``json`` prints one
                 JSON record per poem.
-            quantize: ``int8`` decodes with int8 weights on the CPU (faster, scores move by about 2%, so poems
-                differ from fp32 ones at the same seed); ``bf16`` with bfloat16 weights, for GPUs and CPUs with
-                AVX-512 BF16 or AMX (elsewhere it is emulated, much slower, and tangrnn warns). Measured in
-                docs/performance.md.
+            quantize: the weights to decode with. ``auto`` picks the fastest for the device: ``int8`` on CPUs with
+                torch's x86 int8 kernels (AVX2 and up), ``bf16`` on GPUs that compute it natively, else ``none``
+                (the fp32 weights). ``int8`` runs on the CPU only; its scores move by about 2%, so poems differ
+                from fp32 ones at the same seed. ``bf16`` suits GPUs and CPUs with AVX-512 BF16 or AMX (elsewhere
+                it is emulated, much slower, and tangrnn warns). Measured in docs/performance.md.
             checkpoint: the contents of ``ckpt_path`` when the caller has read them already (the command line
                 checks the file before it runs a verb), so that it is read once.
         """

@@ -22,8 +22,34 @@ from tangrnn_core.errors import ConfigError
 
 QUANTIZED_TYPES = {nn.Linear, nn.LSTM, nn.GRU}
 
-#: The weight formats ``tangrnn generate --quantize`` accepts.
-WeightFormat = Literal["none", "int8", "bf16"]
+#: The weight formats ``tangrnn generate --quantize`` accepts; ``auto`` is :func:`choose_weights`'s pick.
+WeightFormat = Literal["auto", "none", "int8", "bf16"]
+
+
+def choose_weights(device: str, int8_kernels: bool, bf16_units: bool) -> tuple[str, str]:
+    """The weight format that decodes fastest on ``device`` (``cpu``, ``cuda`` ...) and why.
+
+    From the measurements in docs/performance.md ("Decoding speed"): on CPUs int8 writes the most poems a second
+    and the first one soonest, on AVX2 and AVX-512 alike (bf16 comes close only on CPUs with bf16 units); on GPUs
+    bf16 where it is native, since dynamic int8 runs on the CPU only.
+
+    Args:
+        device: the kind of device the network is on.
+        int8_kernels: whether torch has this CPU's int8 kernels (fbgemm: x86 with AVX2).
+        bf16_units: whether the device computes bf16 natively.
+    """
+    if device == "cpu":
+        if int8_kernels:
+            return "int8", "int8 weights decode fastest on this CPU (fbgemm kernels)"
+        return "none", "this CPU has no int8 kernels (fbgemm needs x86 with AVX2)"
+    if device == "cuda" and bf16_units:
+        return "bf16", "this GPU computes bf16 natively"
+    return "none", f"no faster weights for {device}"
+
+
+def has_int8_kernels() -> bool:
+    """Whether torch's dynamic int8 quantization has its x86 kernels (fbgemm) on this machine."""
+    return "fbgemm" in torch.backends.quantized.supported_engines
 
 
 def int8_for_decoding(architecture: Architecture) -> Architecture:
@@ -63,17 +89,27 @@ def bf16_for_decoding(architecture: Architecture) -> Architecture:
     return copy.deepcopy(architecture).eval().to(torch.bfloat16)
 
 
+def resolve_weights(architecture: Architecture, weights: WeightFormat) -> str:
+    """``weights`` with ``auto`` resolved by :func:`choose_weights` for the device ``architecture`` is on."""
+    if weights != "auto":
+        return weights
+    device = next(architecture.parameters()).device
+    return choose_weights(device.type, has_int8_kernels(), has_bf16_units(device))[0]
+
+
 def weights_for_decoding(architecture: Architecture, weights: WeightFormat) -> Architecture:
     """The network to decode with: ``architecture`` itself (``none``) or a copy in ``int8`` or ``bf16``.
 
     Args:
         architecture: a trained network.
-        weights: ``none``, ``int8`` (CPU only) or ``bf16``.
+        weights: ``auto`` (:func:`choose_weights` for the network's device), ``none``, ``int8`` (CPU only) or
+            ``bf16``.
     """
+    weights = resolve_weights(architecture, weights)
     if weights == "none":
         return architecture
     if weights == "int8":
         return int8_for_decoding(architecture)
     if weights == "bf16":
         return bf16_for_decoding(architecture)
-    raise ConfigError(f"unknown weight format {weights!r} for decoding; choose none, int8 or bf16")
+    raise ConfigError(f"unknown weight format {weights!r} for decoding; choose auto, none, int8 or bf16")

@@ -36,6 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     parser.add_argument(
+        "--quantize",
+        choices=("auto", "none", "int8", "bf16"),
+        default="auto",
+        help="weights to decode with, as `tangrnn generate --quantize` (default auto: the same pick, so the same "
+        "seed writes the same poems)",
+    )
+    parser.add_argument(
         "--max_batch_size",
         type=int,
         default=defaults.max_batch_size,
@@ -87,7 +94,7 @@ def run(argv: list[str]) -> int:
     from tangrnn_core.serve.model import load_model
 
     torch.set_num_threads(min(DECODE_THREADS, os.cpu_count() or 1))
-    model = load_model(args.ckpt_path)
+    model = load_model(args.ckpt_path, args.quantize)
     limits = Limits(max_poems=args.max_poems, max_batch_size=args.max_batch_size, timeout=args.timeout)
     logging.basicConfig(level=logging.INFO, format="tangrnn serve: %(message)s")
     logging.getLogger("tangrnn.serve").info(

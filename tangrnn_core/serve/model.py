@@ -24,6 +24,8 @@ class ServedModel:
         net: the network, in eval mode, on the CPU.
         vocabulary: the vocabulary it was trained with.
         card: the model card (Markdown) of a bundled model; ``None`` for a checkpoint.
+        bundled: whether it is the bundled model.
+        weights: the weight format it decodes with (``none``, ``int8``, ``bf16``).
     """
 
     name: str
@@ -33,6 +35,7 @@ class ServedModel:
     vocabulary: Vocabulary
     card: str | None = None
     bundled: bool = field(default=False)
+    weights: str = "none"
 
     def describe(self) -> dict[str, Any]:
         """The body of ``GET /v1/model``."""
@@ -43,11 +46,12 @@ class ServedModel:
             "architecture_options": self.options,
             "vocabulary_size": len(self.vocabulary),
             "parameters": sum(p.numel() for p in self.net.parameters()),
+            "weights": self.weights,
             "card": self.card,
         }
 
 
-def load_model(ckpt_path: str | Path | None = None) -> ServedModel:
+def load_model(ckpt_path: str | Path | None = None, quantize: str = "auto") -> ServedModel:
     """Reads a checkpoint written by ``tangrnn fit`` (or the bundled model) and rebuilds its network.
 
     The file is checked as every verb checks ``--ckpt_path`` (:func:`~tangrnn_core.lightning_cli.check_checkpoint`:
@@ -56,6 +60,8 @@ def load_model(ckpt_path: str | Path | None = None) -> ServedModel:
 
     Args:
         ckpt_path: the checkpoint; ``None`` for the bundled model (``tangrnn models``).
+        quantize: the weights to decode with, as ``tangrnn generate --quantize`` takes them (``auto`` the same
+            pick, so that the same seed writes the same poems as the command).
 
     Raises:
         CheckpointError: no usable checkpoint (missing, damaged, foreign, or a special value such as ``last``).
@@ -94,11 +100,15 @@ def load_model(ckpt_path: str | Path | None = None) -> ServedModel:
             f"the model in {path} does not fit this tangrnn ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
             "use a checkpoint written by `tangrnn fit`"
         ) from error
+    from tangrnn_core.decoding.quantize import resolve_weights, weights_for_decoding
+
+    weights = resolve_weights(model.net, quantize)
     return ServedModel(
         name=name,
         architecture=model.architecture_name,
         options=dict(hparams.get("architecture_options") or {}),
-        net=model.net.eval(),
+        net=weights_for_decoding(model.net.eval(), weights),
+        weights=weights,
         vocabulary=model.vocabulary,
         card=card,
         bundled=ckpt_path is None,

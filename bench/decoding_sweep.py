@@ -35,13 +35,7 @@ def load_model(path: str | Path):
     from tangrnn_core.module import PoetryModel
 
     checkpoint = check_checkpoint(path)
-    hparams = {key: value for key, value in checkpoint["hyper_parameters"].items() if not key.startswith("_")}
-    model = PoetryModel(**hparams)
-    model.on_load_checkpoint(checkpoint)
-    model.load_state_dict(
-        {key: value.float() if value.is_floating_point() else value for key, value in checkpoint["state_dict"].items()}
-    )
-    return model.eval(), checkpoint
+    return PoetryModel.from_checkpoint(checkpoint), checkpoint
 
 
 @torch.no_grad()

@@ -33,7 +33,7 @@ from tangrnn_core.data.datamodule import PoetryDataModule
 from tangrnn_core.decoding.request import PoemRequest
 from tangrnn_core.errors import CheckpointError, ConfigError
 from tangrnn_core.evaluation.callback import SampleQuality
-from tangrnn_core.module import CHECKPOINT_FORMAT, PoetryModel
+from tangrnn_core.module import CHECKPOINT_FORMAT, RETIRED_MODEL_OPTIONS, PoetryModel
 from tangrnn_core.precision import precision_for
 from tangrnn_core.trainer import TangrnnTrainer
 
@@ -50,9 +50,6 @@ MAX_SEED = 2**32 - 1
 HARDWARE_PRECISION_SUBCOMMANDS = ("fit", "validate", "test")
 #: Verbs that use the bundled model (:data:`~tangrnn_core.models.DEFAULT_MODEL`) when given no ``--ckpt_path``.
 BUNDLED_MODEL_SUBCOMMANDS = ("generate", "predict", "evaluate", "validate", "test")
-#: Model options that checkpoints of older versions hold and this one no longer has (decoding settings moved to
-#: the request of `generate` and `predict`); dropped when a checkpoint is read.
-RETIRED_MODEL_OPTIONS = ("sample_temperature",)
 
 
 class TangrnnCLI(LightningCLI):

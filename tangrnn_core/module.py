@@ -27,6 +27,9 @@ from tangrnn_core.registry import resolve_architecture
 
 #: Format of the ``tangrnn`` section every checkpoint carries.
 CHECKPOINT_FORMAT = 1
+#: Model options that checkpoints of older versions hold and this one no longer has (decoding settings moved to
+#: the request of `generate` and `predict`); dropped when a checkpoint is read.
+RETIRED_MODEL_OPTIONS = ("sample_temperature",)
 
 
 class WarmupCosine(LambdaLR):
@@ -187,6 +190,23 @@ class PoetryModel(pl.LightningModule):
             "vocabulary": list(self.vocabulary.tokens),
             "skipped_batches": self.skipped_batches,
         }
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: dict[str, Any]) -> PoetryModel:
+        """The model a checkpoint holds (already read with ``weights_only=True``), weights in fp32, in eval mode;
+        options retired since it was written are dropped."""
+        hparams = {
+            key: value
+            for key, value in checkpoint.get("hyper_parameters", {}).items()
+            if key not in RETIRED_MODEL_OPTIONS and not key.startswith("_")
+        }
+        model = cls(**hparams)
+        model.on_load_checkpoint(checkpoint)
+        state = checkpoint["state_dict"]
+        model.load_state_dict(
+            {key: value.float() if value.is_floating_point() else value for key, value in state.items()}
+        )
+        return model.eval()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         section = checkpoint.get("tangrnn")

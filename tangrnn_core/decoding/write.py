@@ -20,7 +20,7 @@ from tangrnn_core.data.vocab import Vocabulary
 from tangrnn_core.decoding.decoder import generate
 from tangrnn_core.decoding.infill import mask_predict
 from tangrnn_core.decoding.pipeline import build_processors
-from tangrnn_core.decoding.plan import plan_request, template_of
+from tangrnn_core.decoding.plan import Plan, plan_request, template_of
 from tangrnn_core.decoding.request import PoemRequest
 from tangrnn_core.errors import ConfigError
 from tangrnn_core.objectives import is_masked_model
@@ -67,12 +67,16 @@ def write_poems(
     device = next(architecture.parameters()).device
     # One stream for every batch: the same seed and batch size give the same poems.
     generator = torch.Generator(device=device).manual_seed(seed)
-    write = _fill_templates if masked else _write_batch
+    # Left to right, one plan serves every batch (it does not depend on their sizes); infilling plans per layout.
+    plan = None if masked else plan_request(vocabulary, request)
     per_batch = max(1, request.batch_size // request.num_beams)
     poems: list[str] = []
     for start in range(0, request.num_poems, per_batch):
         part = replace(request, num_poems=min(per_batch, request.num_poems - start))
-        batch = write(architecture, vocabulary, part, generator, title)
+        if plan is None:
+            batch = _fill_templates(architecture, vocabulary, part, generator, title)
+        else:
+            batch = _write_batch(architecture, vocabulary, part, plan, generator, title)
         if on_batch is not None:
             on_batch(batch)
         poems += batch
@@ -116,11 +120,12 @@ def _write_batch(
     architecture: Architecture,
     vocabulary: Vocabulary,
     request: PoemRequest,
+    plan: Plan,
     generator: torch.Generator,
     title: list[int] | None,
 ) -> list[str]:
-    """Left to right: all of ``request``'s poems (and their beams) as one batch of the decoder."""
-    plan = plan_request(vocabulary, request)
+    """Left to right: all of ``request``'s poems (and their beams) as one batch of the decoder, with fresh
+    processors of ``plan`` (they keep per-row progress)."""
     return generate(
         architecture,
         vocabulary,

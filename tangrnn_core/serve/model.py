@@ -67,7 +67,7 @@ def load_model(ckpt_path: str | Path | None = None, quantize: str = "auto") -> S
         CheckpointError: no usable checkpoint (missing, damaged, foreign, or a special value such as ``last``).
     """
     # Imported here: Lightning and the model code are needed only once a server starts, not for `--help`.
-    from tangrnn_core.lightning_cli import RETIRED_MODEL_OPTIONS, check_checkpoint
+    from tangrnn_core.lightning_cli import check_checkpoint
     from tangrnn_core.models import DEFAULT_MODEL, bundled_model
     from tangrnn_core.module import PoetryModel
 
@@ -84,15 +84,8 @@ def load_model(ckpt_path: str | Path | None = None, quantize: str = "auto") -> S
         raise CheckpointError(
             f"--ckpt_path {path} names no file; pass the path of a .ckpt file written by `tangrnn fit`"
         )
-    hparams = {
-        key: value
-        for key, value in checkpoint.get("hyper_parameters", {}).items()
-        if key not in RETIRED_MODEL_OPTIONS and not key.startswith("_")
-    }
     try:
-        model = PoetryModel(**hparams)
-        model.on_load_checkpoint(checkpoint)
-        model.load_state_dict(checkpoint["state_dict"])
+        model = PoetryModel.from_checkpoint(checkpoint)
     except TangrnnError:
         raise
     except Exception as error:  # hyperparameters or weights of another version: say so in one line
@@ -106,7 +99,7 @@ def load_model(ckpt_path: str | Path | None = None, quantize: str = "auto") -> S
     return ServedModel(
         name=name,
         architecture=model.architecture_name,
-        options=dict(hparams.get("architecture_options") or {}),
+        options=dict(model.hparams.get("architecture_options") or {}),
         net=weights_for_decoding(model.net.eval(), weights),
         weights=weights,
         vocabulary=model.vocabulary,

@@ -237,6 +237,136 @@ class BeamSearch(Search):
         return [self.vocabulary.decode(row.tolist()) for row in decode.generated.index_select(0, rows)]
 
 
+@dataclass
+class Lane:
+    """Rows of a shared batch (:func:`generate_together`) that one set of processors and one set of sampling
+    options serve: the poems of requests that ask for the same thing with different seeds.
+
+    Args:
+        streams: ``(poems, generator)`` for each request of the lane, in row order: each request draws from its
+            own generator exactly as :class:`Sampling` draws for it alone, so it writes the same poems as it
+            would alone (unless the network's arithmetic depends on the batch, as int8 weights' does).
+        max_length: characters at most (the request's plan).
+        temperature: see :func:`~tangrnn_core.decoding.sampling.sample_next`.
+        top_k: see :func:`~tangrnn_core.decoding.sampling.sample_next`.
+        top_p: see :func:`~tangrnn_core.decoding.sampling.sample_next`.
+        processors: the constraints of the lane's plan, made for this call.
+    """
+
+    streams: list[tuple[int, torch.Generator]]
+    max_length: int
+    temperature: float
+    top_k: int
+    top_p: float
+    processors: Sequence[LogitsProcessor]
+
+    @property
+    def rows(self) -> int:
+        return sum(poems for poems, _ in self.streams)
+
+
+@torch.inference_mode()
+def generate_together(
+    architecture: Architecture,
+    vocabulary: Vocabulary,
+    lanes: Sequence[Lane],
+    prefix: Sequence[int] = (),
+    title: Sequence[int] | None = None,
+) -> list[str]:
+    """Writes the poems of several sampling requests in one batch: every row reads the same prefix and title,
+    each lane has its own constraints and sampling options, each request its own random stream.
+
+    The network runs once a step for all rows (the expensive part); the processors and the sampler run once a
+    lane. Rows of a lane that reached its ``max_length`` end there; finished lanes stop drawing.
+
+    Args:
+        architecture: a network with the ``causal`` capability.
+        vocabulary: the vocabulary it was trained with.
+        lanes: the rows, in order (:class:`Lane`).
+        prefix: ids read after ``<bos>`` before the first generated character (not part of the output).
+        title: ids of the title for ``conditional`` networks (``None``: an empty title).
+
+    Returns:
+        The poems of every lane's streams, in order.
+    """
+    if CAUSAL not in architecture.capabilities:
+        raise ConfigError(f"{type(architecture).__name__} cannot generate left to right (no '{CAUSAL}' capability)")
+    for lane in lanes:
+        check_sampling_options(lane.temperature, lane.top_k, lane.top_p)
+    was_training = architecture.training
+    architecture.eval()
+    try:
+        search = LaneSampling(vocabulary, lanes)
+        max_length = max(lane.max_length for lane in lanes)
+        return _decode(architecture, vocabulary, search, [search.processors], max_length, prefix, title)
+    finally:
+        architecture.train(was_training)
+
+
+class _LaneProcessors(LogitsProcessor):
+    """Applies each lane's processors to its own rows (rows never move in a shared batch, so no reorder)."""
+
+    def __init__(self, lanes: Sequence[Lane], bounds: list[tuple[int, int]]) -> None:
+        self.lanes, self.bounds = lanes, bounds
+
+    def __call__(self, state: DecodeState, logits: Tensor) -> Tensor:
+        for lane, (start, end) in zip(self.lanes, self.bounds):
+            if state.step >= lane.max_length or bool(state.finished[start:end].all()):
+                continue  # its poems are written: their rows get <eos> or padding whatever the scores
+            part = DecodeState(state.generated[start:end], state.finished[start:end], state.vocabulary)
+            scores = logits[start:end]
+            for processor in lane.processors:
+                scores = processor(part, scores)
+            logits[start:end] = scores
+        return logits
+
+    def reorder(self, index: Tensor) -> None:
+        raise RuntimeError("rows of a shared batch never move")
+
+
+class LaneSampling(Search):
+    """Sampling for :func:`generate_together`: each lane samples its rows with its options, each request with
+    its own generator; rows past their lane's ``max_length`` end with ``<eos>``. Rows never move (no beams, and
+    finished rows stay, so that every lane keeps its place).
+
+    Args:
+        vocabulary: the model's vocabulary.
+        lanes: the lanes, in row order.
+    """
+
+    def __init__(self, vocabulary: Vocabulary, lanes: Sequence[Lane]) -> None:
+        super().__init__(vocabulary, sum(lane.rows for lane in lanes))
+        self.lanes = lanes
+        self.bounds: list[tuple[int, int]] = []
+        start = 0
+        for lane in lanes:
+            self.bounds.append((start, start + lane.rows))
+            start += lane.rows
+        self.processors = _LaneProcessors(lanes, self.bounds)
+
+    def choose(self, logits: Tensor, decode: DecodeState) -> tuple[Tensor, Tensor | None]:
+        tokens = torch.full((self.rows,), self.vocabulary.pad_id, dtype=torch.long, device=logits.device)
+        for lane, (start, end) in zip(self.lanes, self.bounds):
+            finished = decode.finished[start:end]
+            if bool(finished.all()):
+                continue
+            if decode.step >= lane.max_length:  # the end of the poem: <eos> cuts it where a lone decode stops
+                tokens[start:end] = torch.where(finished, self.vocabulary.pad_id, self.vocabulary.eos_id)
+                continue
+            uniforms = None
+            if lane.temperature > 0:
+                draws = [
+                    torch.rand(poems, 1, generator=generator, device=logits.device) for poems, generator in lane.streams
+                ]
+                uniforms = torch.cat(draws)
+            chosen = sample_next(logits[start:end], lane.temperature, lane.top_k, lane.top_p, None, uniforms)
+            tokens[start:end] = chosen.masked_fill(finished, self.vocabulary.pad_id)
+        return tokens, None
+
+    def texts(self, decode: DecodeState) -> list[str]:
+        return [self.vocabulary.decode(ids) for ids in decode.generated.tolist()]
+
+
 def _decode(
     net: Architecture,
     vocabulary: Vocabulary,

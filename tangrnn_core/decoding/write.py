@@ -9,7 +9,7 @@ form, acrostic and first line) by mask-predict through the same processors.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import torch
@@ -17,7 +17,7 @@ import torch
 from tangrnn_core.api import CONDITIONAL, Architecture
 from tangrnn_core.data.forms import REGULAR_FORMS
 from tangrnn_core.data.vocab import Vocabulary
-from tangrnn_core.decoding.decoder import generate
+from tangrnn_core.decoding.decoder import Lane, generate, generate_together
 from tangrnn_core.decoding.infill import mask_predict
 from tangrnn_core.decoding.pipeline import build_processors
 from tangrnn_core.decoding.plan import Plan, plan_request, template_of
@@ -48,6 +48,110 @@ def write_poems(
     Raises:
         ConfigError: an impossible or malformed request (one line naming the problem).
     """
+    plan, title, seed = _prepare(architecture, vocabulary, request)
+    device = next(architecture.parameters()).device
+    # One stream for every batch: the same seed and batch size give the same poems.
+    generator = torch.Generator(device=device).manual_seed(seed)
+    per_batch = max(1, request.batch_size // request.num_beams)
+    poems: list[str] = []
+    for start in range(0, request.num_poems, per_batch):
+        part = replace(request, num_poems=min(per_batch, request.num_poems - start))
+        if plan is None:
+            batch = _fill_templates(architecture, vocabulary, part, generator, title)
+        else:
+            batch = _write_batch(architecture, vocabulary, part, plan, generator, title)
+        if on_batch is not None:
+            on_batch(batch)
+        poems += batch
+    return poems
+
+
+def write_together(
+    architecture: Architecture, vocabulary: Vocabulary, requests: Sequence[PoemRequest]
+) -> list[list[str] | ConfigError]:
+    """Writes several requests' poems, sharing the network's batch among those that can share it: each request
+    gets the poems :func:`write_poems` writes for it alone with the same seed (``tangrnn serve`` batches the
+    requests that arrive together this way).
+
+    Sampling requests of a left-to-right network share one batch when they read the same prefix and title and
+    fit one batch of their own (``num_poems <= batch_size``); requests that differ only in their seeds and counts
+    also share their processors. Beam search, infilling networks and the rest are written one by one.
+    The same poems as alone holds as long as the network's arithmetic does not depend on the batch: int8 weights
+    scale their activations by the whole batch's range, so there a poem can change with its companions.
+
+    Args:
+        architecture: the network (of any weight format).
+        vocabulary: the vocabulary it was trained with.
+        requests: what to write; each needs a ``seed`` to be reproducible.
+
+    Returns:
+        For each request, its poems, or the ConfigError that refused it (the others are written anyway).
+    """
+    results: list[list[str] | ConfigError | None] = [None] * len(requests)
+    shared: dict[tuple[str | None, str | None], list[tuple[int, Plan, list[int] | None, int]]] = {}
+    for index, request in enumerate(requests):
+        try:
+            plan, title, seed = _prepare(architecture, vocabulary, request)
+            if plan is None or request.num_beams != 1 or request.num_poems > request.batch_size:
+                results[index] = write_poems(architecture, vocabulary, replace(request, seed=seed))
+            else:
+                shared.setdefault((request.prefix, request.title), []).append((index, plan, title, seed))
+        except ConfigError as error:
+            results[index] = error
+    device = next(architecture.parameters()).device
+    for (prefix, _), members in shared.items():
+        lanes: dict[PoemRequest, list[tuple[int, Plan, int]]] = {}
+        for index, plan, _, seed in members:
+            # Requests that differ only in seed and count write through the same processors.
+            key = replace(requests[index], seed=None, num_poems=1, batch_size=1)
+            lanes.setdefault(key, []).append((index, plan, seed))
+        built: list[Lane] = []
+        for key, lane_members in lanes.items():
+            try:
+                processors = build_processors(vocabulary, lane_members[0][1])
+            except ConfigError as error:
+                for index, _, _ in lane_members:
+                    results[index] = error
+                continue
+            built.append(
+                Lane(
+                    streams=[
+                        (requests[index].num_poems, torch.Generator(device=device).manual_seed(seed))
+                        for index, _, seed in lane_members
+                    ],
+                    max_length=lane_members[0][1].max_steps,
+                    temperature=key.temperature,
+                    top_k=key.top_k,
+                    top_p=key.top_p,
+                    processors=processors,
+                )
+            )
+        if not built:
+            continue
+        poems = generate_together(
+            architecture,
+            vocabulary,
+            built,
+            prefix=vocabulary.encode(prefix) if prefix else [],
+            title=members[0][2],
+        )
+        order = [index for lane_members in lanes.values() for index, _, _ in lane_members]
+        written = [index for index in order if results[index] is None]
+        for index in written:
+            count = requests[index].num_poems
+            results[index], poems = poems[:count], poems[count:]
+    return results  # type: ignore[return-value]
+
+
+def _prepare(
+    architecture: Architecture, vocabulary: Vocabulary, request: PoemRequest
+) -> tuple[Plan | None, list[int] | None, int]:
+    """Checks ``request`` against the network and resolves what every batch of it shares: the plan (``None``
+    for infilling networks, which plan per layout), the title's ids and the seed (a new one when unset).
+
+    Raises:
+        ConfigError: an impossible or malformed request.
+    """
     request.validate()
     masked = is_masked_model(architecture)
     if masked:
@@ -64,23 +168,9 @@ def write_poems(
     _check_memory(vocabulary, request)
     title = _title_ids(architecture, vocabulary, request)
     seed = request.seed if request.seed is not None else secrets.randbits(62)
-    device = next(architecture.parameters()).device
-    # One stream for every batch: the same seed and batch size give the same poems.
-    generator = torch.Generator(device=device).manual_seed(seed)
     # Left to right, one plan serves every batch (it does not depend on their sizes); infilling plans per layout.
     plan = None if masked else plan_request(vocabulary, request)
-    per_batch = max(1, request.batch_size // request.num_beams)
-    poems: list[str] = []
-    for start in range(0, request.num_poems, per_batch):
-        part = replace(request, num_poems=min(per_batch, request.num_poems - start))
-        if plan is None:
-            batch = _fill_templates(architecture, vocabulary, part, generator, title)
-        else:
-            batch = _write_batch(architecture, vocabulary, part, plan, generator, title)
-        if on_batch is not None:
-            on_batch(batch)
-        poems += batch
-    return poems
+    return plan, title, seed
 
 
 def _check_memory(vocabulary: Vocabulary, request: PoemRequest) -> None:

@@ -14,7 +14,7 @@ from tangrnn_core.data.forms import classify, split_lines_with_marks
 from tangrnn_core.errors import ConfigError
 from tangrnn_core.prosody.checker import check_poem
 from tangrnn_core.prosody.command import prepare_text
-from tangrnn_core.serve.decoding import Busy, DecodeGate, TimedOut, Writer, write_with
+from tangrnn_core.serve.decoding import Batcher, BatchWriter, Busy, TimedOut, write_with
 from tangrnn_core.serve.errors import JSON, ServeError, field_named, install_handlers
 from tangrnn_core.serve.limits import Limits
 from tangrnn_core.serve.model import ServedModel
@@ -89,16 +89,16 @@ async def _nothing() -> Message:
     return {"type": "http.disconnect"}
 
 
-def create_app(model: ServedModel, limits: Limits | None = None, writer: Writer | None = None) -> FastAPI:
+def create_app(model: ServedModel, limits: Limits | None = None, writer: BatchWriter | None = None) -> FastAPI:
     """The server's application for ``model``.
 
     Args:
         model: the network to write with (:func:`~tangrnn_core.serve.model.load_model`).
         limits: what one request may ask (default: :class:`Limits`' defaults, those of ``tangrnn serve``).
-        writer: the decoding function (default: :func:`~tangrnn_core.serve.decoding.write_with` ``model``).
+        writer: the batch decoding function (default: :func:`~tangrnn_core.serve.decoding.write_with` ``model``).
     """
     limits = limits or Limits()
-    gate = DecodeGate(writer or write_with(model), limits.timeout)
+    batcher = Batcher(writer or write_with(model), limits.timeout, limits.max_batch_size)
     names = [field.name for field in request_fields()]
     app = FastAPI(
         title="tangrnn serve",
@@ -117,8 +117,10 @@ def create_app(model: ServedModel, limits: Limits | None = None, writer: Writer 
 
     @app.get("/v1/model")
     async def describe_model() -> dict[str, Any]:
-        """The model the server writes with: architecture, vocabulary size, parameters, model card."""
-        return {**model.describe(), "limits": limits.__dict__}
+        """The model the server writes with (architecture, vocabulary size, parameters, model card), the server's
+        limits, and how many batches and requests it has decoded."""
+        served = {"batches": batcher.batches, "requests": batcher.requests}
+        return {**model.describe(), "limits": limits.__dict__, "decoded": served}
 
     @app.post("/v1/poems")
     async def poems(body: PoemsBody) -> dict[str, Any]:  # type: ignore[valid-type]
@@ -128,7 +130,7 @@ def create_app(model: ServedModel, limits: Limits | None = None, writer: Writer 
         seed = body.seed if body.seed is not None else secrets.randbits(62)
         try:
             request = to_request(body, seed=seed)
-            written = await gate.write(request)
+            written = await batcher.write(request)
         except ConfigError as error:
             raise ServeError(422, str(error), field_named(str(error), names, body.model_fields_set)) from None
         except Busy:

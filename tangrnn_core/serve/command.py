@@ -18,7 +18,7 @@ DECODE_THREADS = 2
 DESCRIPTION = """\
 Serve poems over HTTP: POST /v1/poems (the options of `tangrnn generate` as a JSON object; each poem comes
 with the report of `tangrnn check`), POST /v1/check, GET /v1/model, GET /healthz, the API at /docs and
-/openapi.json. One request is decoded at a time; docs/serve.md has the API and the limits.
+/openapi.json. Requests that arrive together are decoded as one batch; docs/serve.md has the API and the limits.
 """
 
 
@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=defaults.max_batch_size,
         metavar="N",
-        help=f"rows a request may decode, num_poems x num_beams (default {defaults.max_batch_size})",
+        help=f"rows (poems x beams) decoded together: requests that arrive together share a batch of at most N rows, "
+        f"and one request may ask for N at most (default {defaults.max_batch_size})",
     )
     parser.add_argument(
         "--max_poems",

@@ -17,7 +17,8 @@ class Limits:
 
     Args:
         max_poems: poems per request.
-        max_batch_size: rows per request, poems times beams (one batch of the decoder).
+        max_batch_size: rows (poems times beams) of one batch of the decoder, which requests that arrive
+            together share; one request may take them all.
         timeout: seconds a request may take, the wait for the decoder included.
         max_body_bytes: bytes of a request body (larger: 413).
     """

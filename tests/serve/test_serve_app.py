@@ -214,9 +214,9 @@ def test_unknown_routes_are_json(client):
 
 
 def test_time_limit_504_then_busy_503(model):
-    def slow(request):
+    def slow(requests):
         time.sleep(1.5)
-        return ["白日依山尽，黄河入海流。欲穷千里目，更上一层楼。"]
+        return [["白日依山尽，黄河入海流。欲穷千里目，更上一层楼。"]] * len(requests)
 
     with TestClient(create_app(model, Limits(timeout=0.3), writer=slow)) as client:
         first = post(client, "/v1/poems", {})
@@ -234,3 +234,60 @@ def test_limits_are_the_servers(model):
         assert post(client, "/v1/poems", {"num_poems": 3}).json()["field"] == "num_poems"
         assert post(client, "/v1/poems", {"num_poems": 2, "num_beams": 3}).json()["field"] == "num_beams"
         assert post(client, "/v1/poems", {"num_poems": 2, "num_beams": 2, "seed": 1}).status_code == 200
+
+
+def test_requests_that_arrive_together_share_a_batch_and_keep_their_poems(checkpoint):
+    import asyncio
+
+    import httpx
+
+    from tangrnn_core.decoding import PoemRequest, write_poems
+    from tangrnn_core.serve.decoding import write_with
+
+    fp32 = load_model(checkpoint, "none")  # int8 scales activations by the batch; float rows are independent
+    batches: list[int] = []
+    decode = write_with(fp32)
+
+    def recording(requests):
+        batches.append(len(requests))
+        time.sleep(0.2)  # the first batch holds the decoder while the others arrive
+        return decode(requests)
+
+    bodies = [{"form": "五绝", "num_poems": 1, "seed": seed} for seed in range(6)]
+    bodies += [{"form": "七绝", "acrostic": "春江", "tones": "strict", "num_poems": 2, "seed": 9}]
+    app = create_app(fp32, Limits(max_batch_size=8), writer=recording)
+
+    async def send_all():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://serve") as client:
+            return await asyncio.gather(*(client.post("/v1/poems", json=body) for body in bodies))
+
+    responses = asyncio.run(send_all())
+    assert [response.status_code for response in responses] == [200] * len(bodies)
+    assert sum(batches) == len(bodies) and max(batches) > 1 and len(batches) < len(bodies)
+    for body, response in zip(bodies, responses):
+        alone = write_poems(fp32.net, fp32.vocabulary, PoemRequest(**body))
+        assert [record["poem"] for record in response.json()["poems"]] == alone
+    with TestClient(app) as client:
+        assert client.get("/v1/model").json()["decoded"] == {"batches": len(batches), "requests": len(bodies)}
+
+
+def test_a_batch_holds_at_most_max_batch_size_rows(model):
+    import asyncio
+
+    import httpx
+
+    batches: list[int] = []
+
+    def recording(requests):
+        batches.append(sum(request.num_poems for request in requests))
+        time.sleep(0.1)
+        return [[POEM] * request.num_poems for request in requests]
+
+    app = create_app(model, Limits(max_batch_size=5), writer=recording)
+
+    async def send_all():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://serve") as client:
+            return await asyncio.gather(*(client.post("/v1/poems", json={"num_poems": 2}) for _ in range(6)))
+
+    assert all(response.status_code == 200 for response in asyncio.run(send_all()))
+    assert sum(batches) == 12 and max(batches) <= 5

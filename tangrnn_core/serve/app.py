@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
+import re
 import secrets
+from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -85,6 +90,22 @@ class JsonBodies:
         await self.app(scope, receive, send)
 
 
+def page() -> tuple[str, dict[str, str]]:
+    """The poem studio (``GET /``): one HTML file shipped in the package, its style and script inline, so that it
+    works offline. Its Content-Security-Policy lets it run only its own script (by hash) and speak only to this
+    server. Returns the page and its headers."""
+    html = resources.files("tangrnn_core.serve").joinpath("page/index.html").read_text(encoding="utf-8")
+    scripts = re.findall(r"<script>(.*?)</script>", html, flags=re.DOTALL)
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()}'" for script in scripts
+    )
+    policy = (
+        f"default-src 'none'; script-src {hashes}; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+    return html, {"content-security-policy": policy, "x-content-type-options": "nosniff"}
+
+
 async def _nothing() -> Message:
     return {"type": "http.disconnect"}
 
@@ -109,6 +130,13 @@ def create_app(model: ServedModel, limits: Limits | None = None, writer: BatchWr
     app.add_middleware(JsonBodies)
     app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
     install_handlers(app)
+
+    studio, studio_headers = page()
+
+    @app.get("/", include_in_schema=False)
+    async def poem_studio() -> HTMLResponse:
+        """The poem studio: write, see each character's tone and the rhymes, check any poem."""
+        return HTMLResponse(studio, headers=studio_headers)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 from conftest import assert_one_line_error, run_tangrnn
+from tiny_server import serving
 
 
 @pytest.mark.parametrize(
@@ -50,33 +48,8 @@ def test_help_imports_neither_torch_nor_fastapi():
     assert result.stdout.splitlines()[-1] == "[]", result.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_a_real_server_with_the_bundled_model():
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tangrnn_core", "serve", "--port", str(port), "--max_poems", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=os.environ.copy(),
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, server.stdout.read()
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).json() == {"status": "ok"}:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not answer /healthz within 2 minutes"
-            time.sleep(0.5)
+    with serving("--max_poems", "2") as base:
         body = {"form": "五绝", "acrostic": "春江花月", "tones": "strict", "rhyme": "auto", "num_poems": 2, "seed": 7}
         answer = httpx.post(f"{base}/v1/poems", json=body, timeout=120)
         assert answer.status_code == 200, answer.text
@@ -86,10 +59,6 @@ def test_a_real_server_with_the_bundled_model():
         too_many = httpx.post(f"{base}/v1/poems", json={"num_poems": 3}, timeout=30)
         assert too_many.status_code == 422 and too_many.json()["field"] == "num_poems"
         assert httpx.get(f"{base}/v1/model", timeout=10).json()["name"] == "tang-lstm"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        page = httpx.get(base, timeout=10)
+        assert page.status_code == 200 and "诗坊" in page.text
+        assert "script-src 'sha256-" in page.headers["content-security-policy"]

@@ -57,3 +57,53 @@ def test_ddp_validation_metric_equals_the_single_process_one(tmp_path, small_cor
     assert double.returncode == 0, double.stderr[-3000:]
     one, two = validation_perplexity(single.stdout), validation_perplexity(double.stdout)
     assert abs(two - one) < 1e-3 * one, (one, two)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _two_nodes(*argv: str, port: int, timeout: float = 600) -> list:
+    """``python -m torch.distributed.run`` twice on this machine, as two nodes of one process each meeting at
+    a c10d rendezvous on 127.0.0.1 (gloo on the CPU), each running ``tangrnn *argv``; returns both results."""
+    import os
+    import subprocess
+    import sys
+
+    agent = [
+        sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
+        "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", f"tangrnn-{port}",
+        "-m", "tangrnn_core", *argv, "--trainer.num_nodes", "2", "--trainer.devices", "1",
+        "--trainer.accelerator", "cpu", "--trainer.strategy", "ddp",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    nodes = [subprocess.Popen(agent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in "ab"]
+    results = []
+    for node in nodes:
+        stdout, stderr = node.communicate(timeout=timeout)
+        results.append(subprocess.CompletedProcess(agent, node.returncode, stdout, stderr))
+    return results
+
+
+def test_two_torchrun_nodes_train_checkpoint_once_and_validate_as_one_process(tmp_path, small_corpus):
+    """The multi-node path for real: two torchrun agents (two "nodes" of one process each) train a few steps
+    and write one checkpoint; validating it on the two nodes gives the one-process perplexity."""
+    config = tiny_config(tmp_path, small_corpus, max_steps=4, limit_val_batches=1.0, val_check_interval=2)
+    trained = _two_nodes("fit", "--config", str(config), port=free_port())
+    assert [result.returncode for result in trained] == [0, 0], trained[0].stderr[-3000:] + trained[1].stderr[-3000:]
+    checkpoints = sorted((tmp_path / "runs").rglob("last.ckpt"))
+    assert len(checkpoints) == 1  # rank 0 of node 0 alone writes
+    assert torch.load(checkpoints[0], weights_only=True)["global_step"] == 4
+    odd = ["--data.batch_size", "20", "--ckpt_path", str(checkpoints[0])]
+    single = run_tangrnn("validate", "--config", str(config), *odd, timeout=600)
+    assert single.returncode == 0, single.stderr[-3000:]
+    double = _two_nodes("validate", "--config", str(config), *odd, port=free_port())
+    assert [result.returncode for result in double] == [0, 0], double[0].stderr[-3000:]
+    printed = [result for result in double if "val/ppl" in result.stdout]
+    assert len(printed) >= 1
+    one, two = validation_perplexity(single.stdout), validation_perplexity(printed[0].stdout)
+    assert abs(two - one) < 1e-3 * one, (one, two)

@@ -135,6 +135,7 @@ class TangrnnCLI(LightningCLI):
         hparams.pop("_instantiator", None)
         if not hparams:
             return None
+        self._compare_with_checkpoint(subcommand, hparams)
         try:
             self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
         except ArgumentError as error:
@@ -144,6 +145,36 @@ class TangrnnCLI(LightningCLI):
                 "use a checkpoint written by `tangrnn fit`"
             ) from error
         return None
+
+    def _compare_with_checkpoint(self, subcommand: str, hparams: dict[str, Any]) -> None:
+        """The checkpoint's network is the one it holds: a config that asks for another architecture is refused,
+        and architecture options it sets differently are named in one line before the checkpoint's are used.
+
+        Only what the config or the command line set counts (values equal to the parser's defaults do not), so a
+        checkpoint used without a config is never questioned.
+        """
+        asked = self.config[subcommand].get("model") or {}
+        defaults = self.parser.get_defaults().get(subcommand, {}).get("model") or {}
+        path = self.config[subcommand].get("ckpt_path")
+        wanted, held = asked.get("architecture"), hparams.get("architecture")
+        if wanted and held and wanted != defaults.get("architecture") and wanted != held:
+            raise ConfigError(
+                f"the config asks for architecture {wanted!r}, but checkpoint {path} holds a {held!r} network; "
+                f"drop model.architecture from the config (the checkpoint's is used) or pass a checkpoint of {wanted!r}"
+            )
+        options = dict(asked.get("architecture_options") or {})
+        default_options = dict(defaults.get("architecture_options") or {})
+        held_options = dict(hparams.get("architecture_options") or {})
+        differ = [
+            f"{name}={value!r} (checkpoint: {held_options[name]!r})"
+            for name, value in sorted(options.items())
+            if name in held_options and value != held_options[name] and default_options.get(name) != value
+        ]
+        if differ:
+            _say(
+                f"tangrnn: note: checkpoint {path} was trained with other architecture options than the config's "
+                f"{', '.join(differ)}; its own are used (a checkpoint's network is the one it holds)"
+            )
 
     def _set_seed(self) -> None:
         # Lightning's own version logs "Seed set to N" to stderr on every run, before any error line.

@@ -125,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Runs the ``tangrnn`` command with ``argv`` (default: the process's arguments) and exits on errors."""
     # Lightning 2.6 trips over its own deprecation in torch's pytree on every run; it is not the user's concern.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    # torchdata 0.11's StatefulDataLoader calls a deprecated torch function of its own at every epoch.
+    warnings.filterwarnings("ignore", message=r"'set_vital' is deprecated")
     args = list(sys.argv[1:] if argv is None else argv)
     debug = os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
     if "--debug" in args:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -30,6 +31,25 @@ CHECKPOINT_FORMAT = 1
 #: Model options that checkpoints of older versions hold and this one no longer has (decoding settings moved to
 #: the request of `generate` and `predict`); dropped when a checkpoint is read.
 RETIRED_MODEL_OPTIONS = ("sample_temperature",)
+
+
+def random_states() -> dict[str, Any]:
+    """The random generators training draws from (torch's on the CPU and every initialised GPU, Python's), as
+    plain data that loads with ``weights_only=True``."""
+    states: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_random_states(states: dict[str, Any]) -> None:
+    """Puts back what :func:`random_states` saved (a GPU state only where the same GPUs are present)."""
+    torch.set_rng_state(states["torch"])
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    cuda = states.get("cuda")
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
 
 
 class WarmupCosine(LambdaLR):
@@ -189,6 +209,9 @@ class PoetryModel(pl.LightningModule):
             "architecture": self.architecture_name,
             "vocabulary": list(self.vocabulary.tokens),
             "skipped_batches": self.skipped_batches,
+            # Dropout draws from torch's global generator: with it restored, a resumed run draws what the
+            # uninterrupted one drew (the data's position is the loader's state, saved by Lightning).
+            "random_states": random_states(),
         }
 
     @classmethod
@@ -215,6 +238,8 @@ class PoetryModel(pl.LightningModule):
         vocabulary = Vocabulary(section["vocabulary"])
         self.attach_vocabulary(vocabulary)
         self.skipped_batches = int(section.get("skipped_batches", 0))
+        if "random_states" in section:
+            restore_random_states(section["random_states"])
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         if datamodule is not None and hasattr(datamodule, "use_vocabulary"):
             datamodule.use_vocabulary(vocabulary)

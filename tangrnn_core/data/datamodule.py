@@ -8,6 +8,7 @@ from typing import Literal
 import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
+from torchdata.stateful_dataloader import StatefulDataLoader
 
 from tangrnn_core.api import Batch, TokenSpec
 from tangrnn_core.data.normalize import LINE_END_MARKS
@@ -207,10 +208,15 @@ class PoetryDataModule(pl.LightningDataModule):
             rank=rank,
             even=shuffle,  # only training needs ranks in step; evaluation scores every poem exactly once
         )
-        return DataLoader(
+        # Training resumes mid-epoch exactly: a StatefulDataLoader's state (saved by Lightning in every checkpoint)
+        # holds how many batches of the epoch were taken. Each loader draws its workers' seeds from a generator of
+        # its own, not from torch's global one, so that starting a loader moves no random draw of the model's.
+        loader = StatefulDataLoader if name == "train" else DataLoader
+        return loader(
             EncodedPoems(split),
             batch_sampler=sampler,
             collate_fn=PadCollate(self.vocabulary),
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            generator=torch.Generator().manual_seed(self.seed),
         )

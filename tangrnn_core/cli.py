@@ -14,6 +14,7 @@ report signals: 130 after Ctrl-C (SIGINT), 143 after SIGTERM.
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import importlib
 import os
@@ -256,8 +257,16 @@ def _print_options(name: str) -> int:
 
     cls = resolve_architecture(name)
     summary = (cls.__doc__ or "").strip().split("\n\n")[0]
-    parser = ArgumentParser(prog=f"tangrnn plugins --options {name}", description=summary)
-    parser.add_class_arguments(cls, skip={"tokens"})
+    # Listed under the names fit, validate and the configs take them by, with a usage line that works as shown.
+    parser = ArgumentParser(
+        prog=f"tangrnn plugins --options {name}",
+        usage=f"tangrnn fit --model.architecture {name} [--model.architecture_options.OPTION VALUE ...]",
+        description=summary,
+    )
+    parser.add_class_arguments(cls, nested_key="model.architecture_options", skip={"tokens"})
+    for action in parser._actions:  # the group's own option loads a file here; `tangrnn fit` takes a JSON object
+        if action.dest == "model.architecture_options":
+            action.help = argparse.SUPPRESS
     print(parser.format_help())
     return 0
 

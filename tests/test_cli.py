@@ -168,6 +168,20 @@ def batch(trained_run, small_corpus, tmp_path_factory):
         "plugins": {"argv": ["plugins"]},
         "plugins_off": {"argv": ["plugins"], "env": off},
         "options": {"argv": ["plugins", "--options", "gru"]},
+        # the flags `plugins --options` lists, used as listed
+        "listed_option": {
+            "argv": [
+                *fit,
+                "--model.architecture",
+                "gru",
+                "--model.architecture_options.hidden_size",
+                "8",
+                "--trainer.max_steps",
+                "1",
+                "--trainer.default_root_dir",
+                str(tmp / "listed"),
+            ]
+        },
         "fit_help": {"argv": ["fit", "--help"]},
         "print_config": {"argv": [*fit, "--print_config"]},
         # configuration errors
@@ -302,6 +316,13 @@ def test_help_and_options(batch):
     results, _ = batch
     options = results["options"]
     assert options.returncode == 0 and "hidden_size" in options.stdout and "embedding_size" in options.stdout
+    usage = options.stdout.splitlines()[0]
+    assert usage == "usage: tangrnn fit --model.architecture gru [--model.architecture_options.OPTION VALUE ...]"
+    flags = re.findall(r"^  (--\S+)", options.stdout, flags=re.MULTILINE)
+    assert "--model.architecture_options.hidden_size" in flags
+    assert all(flag.startswith("--model.architecture_options.") for flag in flags if flag not in ("--help",))
+    listed = results["listed_option"]
+    assert listed.returncode == 0, listed.stderr[-2000:]
     help_ = results["fit_help"]
     assert help_.returncode == 0, help_.stderr
     for option in ("--config", "--trainer.max_steps", "--model.architecture", "--data.corpus", "--ckpt_path"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -108,9 +109,14 @@ def build_architecture(name: str, options: dict[str, Any] | None, tokens: TokenS
         )
     try:
         parsed = parser.parse_object(dict(options or {}))
-    except Exception as error:  # jsonargparse reports type errors over several lines; keep the first
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ConfigError(f"invalid model.architecture_options for '{name}': {first}") from error
+    except Exception as error:  # jsonargparse reports a type error over several lines: join them into one
+        detail = " ".join(line.strip() for line in str(error).strip().splitlines()) or type(error).__name__
+        detail = re.sub(r'^Parser key "([^"]+)":\s*', r"\1: ", detail).replace("<class '", "").replace("'>", "")
+        detail = detail.replace("Expected a ", "expected ").replace(". Got value:", ", got")
+        raise ConfigError(
+            f"invalid model.architecture_options for '{name}': {detail[:300]}; `tangrnn plugins --options {name}` "
+            "lists the options and their types"
+        ) from error
     kwargs = {key: value for key, value in parsed.as_dict().items() if key in known}
     try:
         return cls(tokens, **kwargs)

@@ -194,6 +194,7 @@ def batch(trained_run, small_corpus, tmp_path_factory):
         # plugin errors
         "unknown_architecture": {"argv": [*fit, "--model.architecture", "lstmm"]},
         "unknown_architecture_option": {"argv": ["fit", "--config", bad_option]},
+        "wrong_option_type": {"argv": [*fit, "--model.architecture_options", '{"hidden_size": "wide"}']},
         "broken_plugin": {"argv": [*fit, "--model.architecture", "broken"]},
         "twin_plugin": {"argv": [*fit, "--model.architecture", "twin"]},
         "autoload_off": {"argv": [*fit, "--model.architecture", "tiny"], "env": off},
@@ -343,6 +344,7 @@ def test_help_and_options(batch):
         ("missing_config", ["nope.yaml", "does not exist"]),
         ("unknown_architecture", ["unknown architecture 'lstmm'", "gru, lstm", "seq2seq", "tangrnn plugins"]),
         ("unknown_architecture_option", ["'hiden_size'", "hidden_size"]),
+        ("wrong_option_type", ["hidden_size: expected int, got wide", "tangrnn plugins --options lstm"]),
         ("broken_plugin", ["'broken'", "fake_broken:Net", "fake-broken", "libfoo", "uninstall"]),
         ("twin_plugin", ["'twin'", "fake-one", "fake-two", "uninstall one"]),
         ("missing_corpus", ["/nope.jsonl", "does not exist"]),

@@ -81,7 +81,7 @@ class TokenSpec:
         bos_id: opens every sequence.
         eos_id: closes every poem.
         mask_id: stands for a hidden character (the input of ``infill`` networks).
-        line_end_ids: ids of the punctuation marks that end a verse line (``，。？！；``), for architectures that
+        line_end_ids: ids of the punctuation marks that end a verse line (``，。？！；：``), for architectures that
             use the line structure of a poem.
     """
 

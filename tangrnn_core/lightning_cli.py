@@ -154,7 +154,7 @@ class TangrnnCLI(LightningCLI):
         checkpoint used without a config is never questioned.
         """
         asked = self.config[subcommand].get("model") or {}
-        defaults = self.parser.get_defaults().get(subcommand, {}).get("model") or {}
+        defaults = self._subcommand_parsers[subcommand].get_defaults().get("model") or {}
         path = self.config[subcommand].get("ckpt_path")
         wanted, held = asked.get("architecture"), hparams.get("architecture")
         if wanted and held and wanted != defaults.get("architecture") and wanted != held:

@@ -13,6 +13,8 @@ e.g. ``[step == forward] ...``. It takes a few seconds on two CPU cores with sma
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import tempfile
 from collections.abc import Iterator
@@ -176,7 +178,10 @@ def check_architecture(
       ``PoetryModel.load_from_checkpoint(..., weights_only=True)`` into a network with identical logits;
     - ``[decode]`` ``write_poems`` with ``PoemRequest(form="五绝", num_poems=4)`` writes 4 poems of that form
       (left to right, or by mask-predict for ``infill`` networks), and a template is filled keeping its
-      characters.
+      characters;
+    - ``[quantize]`` the same 五绝 are written with the network's int8 copy (on CPUs with torch's int8 kernels,
+      what ``generate --quantize auto`` picks there) and its bf16 copy: code that reads a layer's ``weight``
+      (dynamic int8 makes ``nn.Linear.weight`` a method) or assumes fp32 breaks here, not in a user's hands.
 
     The step rules apply to networks with the ``causal`` capability only; ``infill`` networks are given masked
     batches (as the core trains them) in ``[forward]``.
@@ -261,6 +266,8 @@ def check_architecture(
         _check_checkpoint(model, trainer, datamodule, tmp)
     with _rule("decode"):
         _check_decode(net, vocabulary)
+    with _rule("quantize"):
+        _check_quantized_decode(net, vocabulary)
 
 
 def _build(path: str, options: dict[str, Any] | None, tokens: TokenSpec) -> Architecture:
@@ -464,6 +471,31 @@ def _check_decode(net: Architecture, vocabulary: Vocabulary) -> None:
         kept = all(slot == "□" or slot == char for slot, char in zip(template, poem))
         if len(poem) != len(template) or not kept:
             raise AssertionError(f"write_poems() asked to fill {template} wrote {poem!r}")
+
+
+def _check_quantized_decode(net: Architecture, vocabulary: Vocabulary) -> None:
+    from tangrnn_core.decoding.quantize import bf16_for_decoding, has_int8_kernels, int8_for_decoding
+    from tangrnn_core.decoding.request import PoemRequest
+    from tangrnn_core.decoding.write import write_poems
+
+    copies = {"bf16": bf16_for_decoding}
+    if next(net.parameters()).device.type == "cpu" and has_int8_kernels():
+        copies["int8"] = int8_for_decoding
+    for name, quantize in copies.items():
+        try:
+            with contextlib.redirect_stderr(io.StringIO()):  # bf16 without bf16 units: emulated, and it says so
+                light = quantize(net)
+            poems = write_poems(light, vocabulary, PoemRequest(form="五绝", num_poems=2, seed=0))
+        except Exception as error:
+            raise AssertionError(
+                f"decoding with {name} weights (generate --quantize {name}) failed: {type(error).__name__}: "
+                f"{str(error).splitlines()[0] if str(error) else ''}; after int8 quantization nn.Linear.weight is a "
+                "method, so take devices and dtypes from a parameter (next(self.parameters())) or an input, "
+                "never from a layer's .weight"
+            ) from error
+        wrong = [poem for poem in poems if classify(poem) is not Form.WUJUE]
+        if len(poems) != 2 or wrong:
+            raise AssertionError(f"with {name} weights, write_poems() asked for 2 poems of form 五绝 wrote {poems!r}")
 
 
 __all__ = ["check_architecture", "POEMS", "TITLES", "ATOL", "LOSS_CHUNK_SIZE"]

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from tangrnn_core.api import Architecture, Batch, State, TokenSpec
+from tangrnn_core.decoding.quantize import has_int8_kernels
 from tangrnn_core.testing import check_architecture
 from tangrnn_recurrent import GRU, LSTM, RNN
 
@@ -66,7 +67,8 @@ class _Base(Architecture):
         return torch.stack(outputs, dim=1)
 
     def initial_state(self, batch_size: int, context: Batch | None = None) -> State:
-        return torch.zeros(batch_size, self.hidden_size, device=self.embedding.weight.device)
+        weight = self.embedding.weight  # an embedding stays a tensor in every weight format
+        return weight.new_zeros(batch_size, self.hidden_size)
 
     def step(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
         state = self.cell(self.embedding(tokens), state)
@@ -181,6 +183,23 @@ class OutputLayerOfTheWrongSize(OptsIn):
 
     def output_layer(self) -> nn.Linear | None:
         return nn.Linear(self.hidden_size, 3)
+
+
+class ReadsTheOutputLayersWeight(_Base):
+    __doc__ = _Base.__doc__
+
+    def initial_state(self, batch_size: int, context: Batch | None = None) -> State:
+        # Works in fp32; after dynamic int8 quantization `self.output.weight` is a method.
+        return self.output.weight.new_zeros(batch_size, self.hidden_size)
+
+
+@pytest.mark.skipif(not has_int8_kernels(), reason="no int8 kernels on this CPU: the int8 decode is not checked")
+def test_a_network_that_breaks_under_int8_is_caught_before_users_see_it(tmp_path):
+    with pytest.raises(AssertionError) as caught:
+        check_architecture(ReadsTheOutputLayersWeight, tmp_path=tmp_path, steps=1)
+    message = str(caught.value)
+    for fragment in ("[quantize]", "--quantize int8", "nn.Linear.weight is a method"):
+        assert fragment in message, message
 
 
 def test_a_hand_written_network_passes(tmp_path):

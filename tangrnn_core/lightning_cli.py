@@ -35,6 +35,7 @@ from tangrnn_core.errors import CheckpointError, ConfigError
 from tangrnn_core.evaluation.callback import SampleQuality
 from tangrnn_core.module import CHECKPOINT_FORMAT, RETIRED_MODEL_OPTIONS, PoetryModel
 from tangrnn_core.precision import precision_for
+from tangrnn_core.run_folders import newest_last_checkpoint
 from tangrnn_core.trainer import TangrnnTrainer
 
 #: ``--ckpt_path`` values that name no file (``best`` and ``last`` are resolved by :func:`resolve_checkpoint`).
@@ -121,7 +122,9 @@ class TangrnnCLI(LightningCLI):
                     "leave out --config to use the bundled model"
                 )
             if ckpt_path is not None:
-                path, self._checkpoint = resolve_checkpoint(ckpt_path, subcommand, section.get("trainer"))
+                model = section.get("model")
+                model = model.as_dict() if hasattr(model, "as_dict") else model
+                path, self._checkpoint = resolve_checkpoint(ckpt_path, subcommand, section.get("trainer"), model)
                 section["ckpt_path"] = path
 
     def _parse_ckpt_path(self) -> None:
@@ -342,13 +345,16 @@ class _DropTips(logging.Filter):
 # -- checkpoints ---------------------------------------------------------------------------------------------
 
 
-def resolve_checkpoint(ckpt_path: str | Path, subcommand: str, trainer: Any = None) -> tuple[str, dict | None]:
+def resolve_checkpoint(
+    ckpt_path: str | Path, subcommand: str, trainer: Any = None, model: dict | None = None
+) -> tuple[str, dict | None]:
     """The checkpoint file ``--ckpt_path`` names, checked (see :func:`check_checkpoint`), and what it holds
     (``None`` where Lightning resolves the value).
 
-    ``last`` is the newest ``last*.ckpt`` under ``trainer.default_root_dir`` (Lightning itself would look only
-    in the folder of the run being started, which the command line always makes anew, and silently use no
-    checkpoint). ``fit --ckpt_path last`` with no checkpoint yet starts afresh, so that one command line can
+    ``last`` is the newest ``last*.ckpt`` under ``trainer.default_root_dir`` of a run of the same network
+    (``model``'s architecture and options; :func:`~tangrnn_core.run_folders.newest_last_checkpoint`), and the
+    command says which file it took (Lightning itself would look only in the folder of the run being started,
+    which the command line always makes anew, and silently use no checkpoint). ``fit --ckpt_path last`` with no checkpoint yet starts afresh, so that one command line can
     both start and resume a job; the other verbs refuse. ``best`` is refused: a new process knows no best model.
     """
     text = str(ckpt_path)
@@ -359,9 +365,11 @@ def resolve_checkpoint(ckpt_path: str | Path, subcommand: str, trainer: Any = No
         )
     if text == "last":
         root = Path(_get(trainer, "default_root_dir") or Path.cwd())
-        found = [*root.glob("checkpoints/last*.ckpt"), *root.glob("*/*/checkpoints/last*.ckpt")]
-        if found:
-            text = str(max(found, key=lambda path: path.stat().st_mtime))
+        found, why = newest_last_checkpoint(root, model)
+        if found is not None:
+            text = str(found)
+            if rank_zero_only.rank == 0:
+                _say(f"tangrnn: --ckpt_path last: {text} ({why})")
         elif subcommand == "fit":
             return text, None  # Lightning warns and trains from the start
         else:

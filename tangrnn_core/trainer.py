@@ -17,6 +17,7 @@ from tangrnn_core.decoding.quantize import WeightFormat, weights_for_decoding
 from tangrnn_core.decoding.request import DEFAULT_TEMPERATURE, PoemRequest
 from tangrnn_core.decoding.write import write_poems
 from tangrnn_core.evaluation.evaluate import print_report, run_evaluation
+from tangrnn_core.run_folders import claim_version
 
 _Path = str | Path | None
 
@@ -34,7 +35,11 @@ class TangrnnTrainer(pl.Trainer):
         ckpt_path: _Path = None,
     ) -> None:
         """Trains the model; ``--ckpt_path PATH`` resumes from a checkpoint (on the command line, ``last`` finds
-        the newest ``last.ckpt`` under ``trainer.default_root_dir``)."""
+        the newest ``last.ckpt`` of a run of the same network under ``trainer.default_root_dir``). The run
+        claims its own ``version_N`` folder first, atomically, so runs started together never share one."""
+        if rank_zero_only.rank == 0:
+            for logger in self.loggers:
+                claim_version(logger)
         try:
             return super().fit(model, train_dataloaders, val_dataloaders, datamodule, ckpt_path, weights_only=True)
         except SystemExit as exit_:

@@ -127,3 +127,31 @@ def test_decoding_sweep_scores_each_setting_under_a_judge(tmp_path):
     assert [(row["temperature"], row["top_p"]) for row in sweep["rows"]] == [(0.7, 0.9), (1.0, 0.9)]
     for row in sweep["rows"]:
         assert row["judge_ppl"] > 1 and 0 < row["distinct_2"] <= 1 and row["form_rate"] == 1.0
+
+
+def test_serve_load_measures_batched_against_one_at_a_time(tmp_path):
+    command = [
+        sys.executable, str(ROOT / "bench" / "serve_load.py"), "--clients", "1", "4", "--seconds", "2",
+        "--requests", "12", "--output", str(tmp_path / "load.json"),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith("tangrnn")]
+    rows = [row for row in rows if row[1].isdigit()]  # the table, not the ratio lines under it
+    assert [(row[0], row[1]) for row in rows] == [
+        ("tangrnn", "1"), ("tangrnn", "4"), ("tangrnn-one-at-a-time", "1"), ("tangrnn-one-at-a-time", "4")
+    ]  # fmt: skip
+    assert all(row[6] == "0" and float(row[3]) > 0 for row in rows)  # no errors, some poems
+    assert "tangrnn / one at a time, 4 clients:" in result.stdout
+
+
+def test_bf16_parity_trains_both_precisions_on_one_schedule(tmp_path):
+    command = [
+        sys.executable, str(ROOT / "bench" / "bf16_parity.py"), "--steps", "4", "--val_every", "2",
+        "--max_poems", "300", "--tiny", "--root", str(tmp_path),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line.split() for line in result.stdout.splitlines() if line.strip()[:1].isdigit()]
+    assert [row[0] for row in rows] == ["1", "3"]
+    assert all(0.9 < float(row[3]) < 1.1 for row in rows)  # a tiny model: bf16 within 10% of fp32

@@ -12,8 +12,9 @@ from tangrnn_core.serve.limits import Limits
 
 __all__ = ["build_parser", "run"]
 
-#: Threads torch decodes with: one decode runs at a time, and the event loop and uvicorn need little.
-DECODE_THREADS = 2
+#: Threads torch uses on the main thread, which loads the model; the decoding thread sets its own
+#: (:func:`~tangrnn_core.serve.decoding.decode_threads`).
+LOAD_THREADS = 2
 
 DESCRIPTION = """\
 Serve poems over HTTP: POST /v1/poems (the options of `tangrnn generate` as a JSON object; each poem comes
@@ -94,7 +95,7 @@ def run(argv: list[str]) -> int:
     from tangrnn_core.serve.app import create_app
     from tangrnn_core.serve.model import load_model
 
-    torch.set_num_threads(min(DECODE_THREADS, os.cpu_count() or 1))
+    torch.set_num_threads(min(LOAD_THREADS, os.cpu_count() or 1))
     model = load_model(args.ckpt_path, args.quantize)
     limits = Limits(max_poems=args.max_poems, max_batch_size=args.max_batch_size, timeout=args.timeout)
     logging.basicConfig(level=logging.INFO, format="tangrnn serve: %(message)s")

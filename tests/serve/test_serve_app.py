@@ -291,3 +291,9 @@ def test_a_batch_holds_at_most_max_batch_size_rows(model):
 
     assert all(response.status_code == 200 for response in asyncio.run(send_all()))
     assert sum(batches) == 12 and max(batches) <= 5
+
+
+def test_the_decoding_thread_leaves_a_core_to_the_event_loop():
+    from tangrnn_core.serve.decoding import decode_threads
+
+    assert [decode_threads(cores) for cores in (1, 2, 4, 16)] == [1, 1, 3, 15]

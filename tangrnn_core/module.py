@@ -177,6 +177,7 @@ class PoetryModel(pl.LightningModule):
         self.loss_chunk_size = loss_chunk_size
         #: Training batches dropped for a non-finite loss (``nan_policy: skip``), kept across resumes.
         self.skipped_batches = 0
+        self._forward_checked = False
         self.architecture_name = architecture
         self.vocabulary: Vocabulary | None = None
         tokens = TokenSpec(vocab_size=vocab_size, line_end_ids=tuple(line_end_ids or ()))
@@ -274,6 +275,7 @@ class PoetryModel(pl.LightningModule):
         layer = opted_in_output_layer(self.net) if self.loss_chunk_size > 0 else None
         if layer is not None:
             features = self.net.features(batch)
+            self._check_shape("features(batch)", features, (*batch.targets.shape, layer.in_features))
             summed = chunked_cross_entropy(
                 features.reshape(-1, features.shape[-1]),
                 layer.weight,
@@ -284,6 +286,7 @@ class PoetryModel(pl.LightningModule):
             )
             return summed, (batch.targets != tokens.pad_id).sum()
         logits = self.net(batch)
+        self._check_shape("forward(batch)", logits, (*batch.targets.shape, tokens.vocab_size))
         summed = F.cross_entropy(
             logits.reshape(-1, logits.shape[-1]),
             batch.targets.reshape(-1),
@@ -292,7 +295,25 @@ class PoetryModel(pl.LightningModule):
         )
         return summed, (batch.targets != tokens.pad_id).sum()
 
+    def _check_shape(self, what: str, output: torch.Tensor, expected: tuple[int, ...]) -> None:
+        """Refuses a network output of the wrong shape in one line (a reshape would otherwise train on
+        misaligned positions without a word)."""
+        if tuple(output.shape) != expected:
+            raise TangrnnError(
+                f"architecture '{self.architecture_name}': {what} returned shape {tuple(output.shape)}, but the "
+                f"plugin API needs (batch, time, {'vocab_size' if what.startswith('forward') else 'features'}) = "
+                f"{expected}; fix the plugin (tangrnn_core.testing.check_architecture names the broken rule)"
+            )
+
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
+        if not self._forward_checked:
+            # With the chunked loss, training never calls forward(); decoding and evaluation rely on it, so its
+            # shape is checked once, on the first batch.
+            self._forward_checked = True
+            if opted_in_output_layer(self.net) is not None and self.loss_chunk_size > 0 and not self.masked:
+                with torch.no_grad():
+                    logits = self.net(batch)
+                self._check_shape("forward(batch)", logits, (*batch.targets.shape, self.net.tokens.vocab_size))
         summed, count = self._summed_loss(batch)
         loss = summed / count
         if not torch.isfinite(loss):

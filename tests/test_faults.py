@@ -279,3 +279,34 @@ def test_nan_policy_rejects_unknown_values(nan_runs):
     _, results = nan_runs
     assert_one_line_error(results["bad_policy"], "model.nan_policy", "ignore")
     assert results["bad_policy"].returncode == 2
+
+
+# -- a plugin whose forward() returns the wrong shape ---------------------------------------------------------
+
+TIME_MAJOR = '''
+from tangrnn_recurrent import LSTM
+
+
+class TimeMajor(LSTM):
+    """An LSTM whose forward() returns (time, batch, vocab): decoding and evaluation would misread it."""
+
+    def forward(self, batch):
+        return super().forward(batch).transpose(0, 1).contiguous()
+'''
+
+
+def test_a_forward_of_the_wrong_shape_stops_fit_at_the_first_step(tmp_path, small_corpus):
+    (tmp_path / "time_major.py").write_text(TIME_MAJOR, encoding="utf-8")
+    config = tiny_config(tmp_path, small_corpus, max_steps=2, val_check_interval=2)
+    fit = ["fit", "--config", str(config), "--model.architecture", "time_major.TimeMajor"]
+    cases = {
+        "chunked": {"argv": fit},  # the default loss never calls forward()
+        "full logits": {"argv": [*fit, "--model.loss_chunk_size", "0"]},
+    }
+    pythonpath = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    results = run_batch(cases, tmp_path, env={"PYTHONPATH": pythonpath})
+    for result in results.values():
+        assert_one_line_error(
+            result, "forward(batch) returned shape", "(batch, time, vocab_size)", "check_architecture"
+        )
+    assert not list((tmp_path / "runs").rglob("*.ckpt"))

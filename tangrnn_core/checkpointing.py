@@ -12,7 +12,9 @@ so that the rename itself survives a crash.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,8 @@ from typing import Any
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.fabric.utilities.types import _PATH
+
+from tangrnn_core.errors import CheckpointError
 
 #: Temporary files are hidden and end in this suffix (``.last.ckpt.<random>.tmp``): no ``*.ckpt`` glob sees them.
 TEMP_SUFFIX = ".tmp"
@@ -52,11 +56,40 @@ def atomic_save(obj: Any, path: _PATH) -> None:
         # mkstemp makes the file private (0600); give it the permissions a plain open() would have.
         os.chmod(temp_name, 0o666 & ~_umask())
         os.replace(temp_name, target)
-    except BaseException:
+    except BaseException as error:
+        full = _disk_full(error, folder)  # judged before the partial file is removed and its space freed
         with contextlib.suppress(OSError):
             os.unlink(temp_name)
+        if full is not None:
+            raise CheckpointError(
+                f"cannot write checkpoint {target}: no space left on the disk of {folder} ({full / 2**20:.1f} MiB "
+                "free); free some space or set trainer.default_root_dir to a disk with room (the previous "
+                f"{target.name}, if any, is kept)"
+            ) from error
         raise
     _fsync_folder(folder)
+
+
+#: Below this, a failed write is put down to a full disk (torch's zip writer reports it only as a RuntimeError).
+FULL_DISK_BYTES = 16 * 2**20
+
+
+def _disk_full(error: BaseException, folder: Path) -> int | None:
+    """The free bytes of ``folder``'s disk when ``error`` is a write that ran out of space, else ``None``."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return _free_bytes(folder) or 0
+    if isinstance(error, (OSError, RuntimeError)):
+        free = _free_bytes(folder)
+        if free is not None and free < FULL_DISK_BYTES:
+            return free
+    return None
+
+
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
 
 
 def _umask() -> int:

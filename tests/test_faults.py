@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import assert_one_line_error, run_batch, tiny_config
+from conftest import assert_one_line_error, run_batch, run_tangrnn, tiny_config
+
+from tangrnn_core.errors import CheckpointError
 
 # -- atomic checkpoints --------------------------------------------------------------------------------------
 
@@ -58,12 +60,50 @@ def test_a_save_that_fails_midway_keeps_the_previous_checkpoint(tmp_path, monkey
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", dies_midway)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(CheckpointError, match="no space left on the disk of .*the previous last.ckpt, if any, is kept"):
         io.save_checkpoint({"state_dict": {"w": torch.ones(100)}, "global_step": 2}, target)
     assert target.read_bytes() == before
     assert _temp_files(tmp_path) == []
     assert sorted(path.name for path in tmp_path.iterdir()) == ["last.ckpt"]
     # A kill is no exception: nothing is cleaned up, but the target is still the previous one (tested below).
+
+
+@pytest.mark.parametrize(("free", "named"), [(1000, True), (10 * 2**30, False)], ids=["disk full", "room left"])
+def test_torchs_write_error_is_put_down_to_a_full_disk_only_when_it_is(tmp_path, monkeypatch, free, named):
+    import shutil
+
+    from tangrnn_core import checkpointing
+
+    def fails(obj, file, *args, **kwargs):  # what torch's zip writer raises when a write comes up short
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 35200 vs 35094")
+
+    monkeypatch.setattr(torch, "save", fails)
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(checkpointing.shutil, "disk_usage", lambda path: usage._replace(free=free))
+    expected = CheckpointError if named else RuntimeError
+    with pytest.raises(expected):
+        checkpointing.atomic_save({"w": torch.ones(3)}, tmp_path / "last.ckpt")
+    assert _temp_files(tmp_path) == []
+
+
+def _small_disk(path: Path) -> bool:
+    path.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(path)], capture_output=True)
+    return mounted.returncode == 0
+
+
+def test_fit_on_a_full_disk_stops_at_the_first_checkpoint_that_does_not_fit(tmp_path, small_corpus):
+    disk = tmp_path / "disk"
+    if not _small_disk(disk):
+        pytest.skip("cannot mount a small tmpfs here (needs root); the unit tests above cover the diagnosis")
+    try:
+        config = tiny_config(tmp_path, small_corpus, max_steps=30, val_check_interval=5, default_root_dir=str(disk))
+        wide = '{"embedding_size": 64, "hidden_size": 128, "num_layers": 1}'  # 2.7 MB a checkpoint: one fits
+        result = run_tangrnn("fit", "--config", str(config), "--model.architecture_options", wide, timeout=600)
+        assert_one_line_error(result, "cannot write checkpoint", "no space left", "trainer.default_root_dir")
+        assert "step=5" in " ".join(path.name for path in disk.rglob("*.ckpt"))  # the one that fitted is kept
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
 
 
 def test_the_command_installs_atomic_checkpoints_unless_the_user_chose_a_checkpoint_io():

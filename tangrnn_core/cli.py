@@ -15,6 +15,7 @@ report signals: 130 after Ctrl-C (SIGINT), 143 after SIGTERM.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import importlib
 import os
@@ -143,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         # The reader went away (`tangrnn generate | head -1`): stop quietly, as Unix tools do on SIGPIPE.
         _quiet_broken_pipe()
     except KeyboardInterrupt:
+        if args and args[0] in QUICK_EXIT_VERBS:
+            _interrupted_now()
         _fail("interrupted (Ctrl-C)", 130)
     except SystemExit as exit_:
         # Lightning ends a run stopped by SIGTERM (a scheduler's stop, `kill`) with a bare SystemExit: exit 0,
@@ -338,6 +341,18 @@ def _quiet_broken_pipe() -> None:
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
     sys.exit(128 + 13)  # what a shell reports for a process ended by SIGPIPE
+
+
+#: Verbs that hold nothing to save when interrupted: they stop at once instead of spending a second or more
+#: unloading torch and Lightning (a decode is stopped between two steps, what it printed is kept).
+QUICK_EXIT_VERBS = ("generate", "check")
+
+
+def _interrupted_now() -> None:
+    with contextlib.suppress(Exception):  # a reader that went away cannot take the rest: nothing to keep
+        sys.stdout.flush()
+    print("tangrnn: error: interrupted (Ctrl-C)", file=sys.stderr, flush=True)
+    os._exit(130)
 
 
 def _fail(message: str, status: int = 2) -> None:

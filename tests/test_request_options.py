@@ -31,6 +31,8 @@ BAD_OPTIONS = {
     "top_k": (["--top_k", "-2"], "top_k must be 0 (off) or more"),
     "iterations": (["--iterations", "0"], "iterations must be at least 1"),
     "num_poems": (["--num_poems", "0"], "num_poems must be at least 1"),
+    "seed 2**64": (["--seed", str(2**64)], f"seed must be from 0 to {2**64 - 1}"),
+    "seed -1": (["--seed", "-1"], "seed must be from 0 to"),
 }
 #: Verse characters left to the poems: everything else in the vocabulary is avoided.
 KEPT = 60

@@ -21,6 +21,8 @@ DEFAULT_BATCH_SIZE = 1024
 #: Sampling defaults of every verb that writes poems (`generate`, `predict`, `evaluate`, training samples).
 DEFAULT_TEMPERATURE = 0.8
 DEFAULT_TOP_P = 1.0
+#: The largest seed torch's random generators take (they read seeds as 64-bit integers).
+MAX_SEED = 2**64 - 1
 #: Values of ``tones``: every fixed position, positions 2/4/6 and the ends, or no tone constraint.
 TONE_MODES = ("strict", "loose", "off")
 
@@ -102,6 +104,8 @@ class PoemRequest:
         ):
             if getattr(self, name) < least:
                 raise ConfigError(f"{name} must be at least {least}, got {getattr(self, name)}")
+        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed must be from 0 to {MAX_SEED} (torch's generators take 64 bits), got {self.seed}")
         if self.tones not in TONE_MODES:
             raise ConfigError(f"unknown tone mode {self.tones!r}: choose strict, loose or off")
 

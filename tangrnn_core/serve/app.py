@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tangrnn_core.data.forms import classify, split_lines_with_marks
+from tangrnn_core.decoding.request import MAX_SEED
 from tangrnn_core.errors import ConfigError
 from tangrnn_core.prosody.checker import check_poem
 from tangrnn_core.prosody.command import prepare_text
@@ -29,9 +30,6 @@ from tangrnn_core.serve.schemas import CheckBody, PoemsBody, request_fields, to_
 __all__ = ["Limits", "create_app"]
 
 log = logging.getLogger("tangrnn.serve")
-
-#: The largest seed torch's generator takes (it reads seeds as 64-bit integers).
-MAX_SEED = 2**64 - 1
 
 
 class BodyLimit:

@@ -143,3 +143,18 @@ def test_standard_input():
     )
     assert process.returncode == 1, process.stderr
     assert [json.loads(line)["passed"] for line in process.stdout.splitlines()] == [True, False]
+
+
+def test_standard_input_closed_is_one_line():
+    # `tangrnn check <&-`: no poem and no standard input at all, as a detached job may run it.
+    process = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m tangrnn_core check <&-"],
+        capture_output=True,
+        text=True,
+        env=os.environ,
+        timeout=120,
+    )
+    assert process.returncode == 2, process.stderr
+    assert process.stderr.strip().splitlines() == [
+        "tangrnn: error: no poem given: pass it as an argument, with --file PATH, or on standard input"
+    ]

@@ -311,8 +311,16 @@ class PoetryModel(pl.LightningModule):
             # shape is checked once, on the first batch.
             self._forward_checked = True
             if opted_in_output_layer(self.net) is not None and self.loss_chunk_size > 0 and not self.masked:
-                with torch.no_grad():
-                    logits = self.net(batch)
+                # In eval mode and on a forked random stream: the check must draw no dropout mask, or a run
+                # resumed from a checkpoint would draw differently from an uninterrupted one.
+                device = batch.inputs.device
+                devices = [device.index or 0] if device.type == "cuda" else []
+                self.net.eval()
+                try:
+                    with torch.no_grad(), torch.random.fork_rng(devices=devices):
+                        logits = self.net(batch)
+                finally:
+                    self.net.train()
                 self._check_shape("forward(batch)", logits, (*batch.targets.shape, self.net.tokens.vocab_size))
         summed, count = self._summed_loss(batch)
         loss = summed / count

@@ -74,9 +74,13 @@ def _two_nodes(*argv: str, port: int, timeout: float = 600) -> list:
     import subprocess
     import sys
 
+    # The rendezvous store lives in this process, not in one of the agents: an agent that hosts it and finishes
+    # first would take it away while the other agent is still leaving the rendezvous (a DistNetworkError).
+    store = torch.distributed.TCPStore("127.0.0.1", port, is_master=True, wait_for_workers=False)  # noqa: F841
     agent = [
         sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
         "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", f"tangrnn-{port}",
+        "--rdzv-conf", "is_host=false",
         "-m", "tangrnn_core", *argv, "--trainer.num_nodes", "2", "--trainer.devices", "1",
         "--trainer.accelerator", "cpu", "--trainer.strategy", "ddp",
     ]  # fmt: skip

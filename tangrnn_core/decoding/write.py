@@ -49,6 +49,19 @@ def write_poems(
         ConfigError: an impossible or malformed request (one line naming the problem).
     """
     plan, title, seed = _prepare(architecture, vocabulary, request)
+    return _write_prepared(architecture, vocabulary, request, plan, title, seed, on_batch)
+
+
+def _write_prepared(
+    architecture: Architecture,
+    vocabulary: Vocabulary,
+    request: PoemRequest,
+    plan: Plan | None,
+    title: list[int] | None,
+    seed: int,
+    on_batch: Callable[[list[str]], None] | None = None,
+) -> list[str]:
+    """:func:`write_poems` for a request :func:`_prepare` has checked and resolved."""
     device = next(architecture.parameters()).device
     # One stream for every batch: the same seed and batch size give the same poems.
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -93,7 +106,8 @@ def write_together(
         try:
             plan, title, seed = _prepare(architecture, vocabulary, request)
             if plan is None or request.num_beams != 1 or request.num_poems > request.batch_size:
-                results[index] = write_poems(architecture, vocabulary, replace(request, seed=seed))
+                # Checked and planned already: written alone without doing it again.
+                results[index] = _write_prepared(architecture, vocabulary, request, plan, title, seed)
             else:
                 shared.setdefault((request.prefix, request.title), []).append((index, plan, title, seed))
         except ConfigError as error:

@@ -30,12 +30,14 @@ from typing import NamedTuple
 from tangrnn_core.arguments import OneLineArgumentParser, parse_arguments, usage_hint
 from tangrnn_core.errors import ConfigError, TangrnnError
 
-__all__ = ["LIGHTNING", "USAGE", "VERBS", "Verb", "main", "plugins_command", "resolve"]
+__all__ = ["GENERATE", "LIGHTNING", "USAGE", "VERBS", "Verb", "main", "plugins_command", "resolve"]
 
 DEBUG_ENV = "TANGRNN_DEBUG"
 
 #: The function that runs every LightningCLI verb; it parses the verb itself.
 LIGHTNING = "tangrnn_core.lightning_cli:run_lightning_cli"
+#: ``generate``: LightningCLI's verb, but a poem from a checkpoint alone is written without importing Lightning.
+GENERATE = "tangrnn_core.generate_command:run"
 
 
 class Verb(NamedTuple):
@@ -47,26 +49,29 @@ class Verb(NamedTuple):
             words after the verb and returns the exit status.
         summary: what the verb does, in a few words.
         example: the arguments shown after the verb in the usage (``--config C --ckpt_path P``).
+        lightning: whether it is a LightningCLI verb (the usage lists those first, in a section of their own):
+            its function is given the verb too, and LightningCLI parses it (``generate`` decodes without
+            Lightning when it needs none of it, :mod:`tangrnn_core.generate_command`).
     """
 
     target: str
     summary: str
     example: str = ""
-
-    @property
-    def lightning(self) -> bool:
-        """Whether LightningCLI runs the verb (the usage lists those first, in a section of their own)."""
-        return self.target == LIGHTNING
+    lightning: bool = False
 
 
 #: Every verb of ``tangrnn``, in the order ``tangrnn --help`` lists them.
 VERBS: dict[str, Verb] = {
-    "fit": Verb(LIGHTNING, "train, printing sample poems at each validation", "--config configs/quickstart.yaml"),
-    "validate": Verb(LIGHTNING, "perplexity of a checkpoint on the val split", "--config C --ckpt_path P"),
-    "test": Verb(LIGHTNING, "perplexity of a checkpoint on the test split", "--config C --ckpt_path P"),
-    "predict": Verb(LIGHTNING, "write poems with a checkpoint", "--config C --ckpt_path P"),
-    "generate": Verb(LIGHTNING, "write poems of a form, acrostics, continuations", "--form 五绝"),
-    "evaluate": Verb(LIGHTNING, "test perplexity and the quality of the poems it writes", "--form all"),
+    "fit": Verb(
+        LIGHTNING, "train, printing sample poems at each validation", "--config configs/quickstart.yaml", lightning=True
+    ),
+    "validate": Verb(
+        LIGHTNING, "perplexity of a checkpoint on the val split", "--config C --ckpt_path P", lightning=True
+    ),
+    "test": Verb(LIGHTNING, "perplexity of a checkpoint on the test split", "--config C --ckpt_path P", lightning=True),
+    "predict": Verb(LIGHTNING, "write poems with a checkpoint", "--config C --ckpt_path P", lightning=True),
+    "generate": Verb(GENERATE, "write poems of a form, acrostics, continuations", "--form 五绝", lightning=True),
+    "evaluate": Verb(LIGHTNING, "test perplexity and the quality of the poems it writes", "--form all", lightning=True),
     "plugins": Verb(
         "tangrnn_core.cli:plugins_command", "list the architectures found through entry points", "[--options NAME]"
     ),

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import pickle
 import re
 import sys
 from argparse import ArgumentError
@@ -18,7 +17,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 from jsonargparse import Namespace, set_parsing_settings
 from lightning.fabric.utilities.seed import seed_everything
@@ -28,18 +26,18 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from tangrnn_core.allocator import keep_freed_memory
 from tangrnn_core.callbacks import FinalCheckpoint, PoemSamples
+from tangrnn_core.checkpoint_files import check_checkpoint
 from tangrnn_core.checkpointing import AtomicCheckpointIO
 from tangrnn_core.data.datamodule import PoetryDataModule
 from tangrnn_core.decoding.request import PoemRequest
-from tangrnn_core.errors import CheckpointError, ConfigError
+from tangrnn_core.errors import CheckpointError, ConfigError, one_line, shorten
 from tangrnn_core.evaluation.callback import SampleQuality
-from tangrnn_core.module import CHECKPOINT_FORMAT, RETIRED_MODEL_OPTIONS, PoetryModel
+from tangrnn_core.module import PoetryModel
+from tangrnn_core.network import RETIRED_MODEL_OPTIONS
 from tangrnn_core.precision import precision_for
 from tangrnn_core.run_folders import newest_last_checkpoint
 from tangrnn_core.trainer import TangrnnTrainer
 
-#: ``--ckpt_path`` values that name no file (``best`` and ``last`` are resolved by :func:`resolve_checkpoint`).
-_SPECIAL_CKPT_PATHS = ("best", "last", "hpc")
 #: Verbs whose flags are the fields of a :class:`~tangrnn_core.decoding.request.PoemRequest`, with those they
 #: leave out: predict's data decides how many poems and how many at once.
 REQUEST_SUBCOMMANDS: dict[str, set[str]] = {"generate": set(), "predict": {"num_poems", "batch_size"}}
@@ -144,7 +142,7 @@ class TangrnnCLI(LightningCLI):
         except ArgumentError as error:
             path = self.config[subcommand].get("ckpt_path")
             raise CheckpointError(
-                f"the model hyperparameters in checkpoint {path} do not fit this tangrnn ({_one_line(error)}); "
+                f"the model hyperparameters in checkpoint {path} do not fit this tangrnn ({one_line(error)}); "
                 "use a checkpoint written by `tangrnn fit`"
             ) from error
         return None
@@ -387,62 +385,6 @@ def _get(namespace: Any, key: str) -> Any:
     return namespace.get(key) if hasattr(namespace, "get") else getattr(namespace, key, None)
 
 
-def check_checkpoint(ckpt_path: str | Path) -> dict[str, Any] | None:
-    """Refuses, with a one-line :class:`CheckpointError`, a ``--ckpt_path`` that is no usable tangrnn checkpoint;
-    returns the checkpoint it read (``None`` for the special values left to Lightning), so that a caller that
-    needs it does not read it again.
-
-    Runs before Lightning reads the file, so that a missing, truncated or foreign file is reported as such
-    rather than as Lightning's ``KeyError`` or torch's zip-reader error. Lightning's special values (``last``,
-    ``best``, ``hpc``, ``registry:...``) and remote URLs are left to Lightning.
-    """
-    text = str(ckpt_path)
-    if text in _SPECIAL_CKPT_PATHS or text.startswith("registry") or "://" in text:
-        return None
-    path = Path(text)
-    fix = "pass a .ckpt file written by `tangrnn fit` (under <default_root_dir>/lightning_logs/version_N/checkpoints/)"
-    if not path.exists():
-        raise CheckpointError(f"checkpoint file {path} does not exist; check --ckpt_path, or {fix}")
-    if path.is_dir():
-        raise CheckpointError(f"checkpoint path {path} is a folder, not a file; {fix}")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except PermissionError as error:  # an intact file this user may not read is no damaged one
-        raise CheckpointError(
-            f"cannot read checkpoint {path}: permission denied; check the file's permissions or run as its owner"
-        ) from error
-    except Exception as error:  # torch.load fails in many ways on a damaged or foreign file
-        # torch names the refused global two ways: "Unsupported global: GLOBAL x" and, for a blocked module,
-        # "unsupported GLOBAL posix.system whose module posix is blocked"
-        unsafe = re.search(r"unsupported (?:global: )?GLOBAL ([\w.]+)", str(error), re.IGNORECASE)
-        if isinstance(error, pickle.UnpicklingError) and unsafe:
-            # weights_only refuses pickled code: whatever this is, tangrnn did not write it.
-            raise CheckpointError(
-                f"{path} is not a tangrnn checkpoint: it holds pickled Python objects ({unsafe.group(1)}), "
-                f"which are never loaded, for safety; {fix}"
-            ) from error
-        detail = re.search(r"WeightsUnpickler error: ([^\n]+)", str(error))
-        reason = type(error).__name__
-        if str(error).strip():
-            reason += f": {_shorten(_one_line(detail.group(1)) if detail else _first_sentence(error), 160)}"
-        raise CheckpointError(
-            f"cannot read checkpoint {path}: the file is truncated, corrupt or no checkpoint at all ({reason}); "
-            f"use an intact copy or another checkpoint of the run, or {fix}"
-        ) from error
-    section = checkpoint.get("tangrnn") if isinstance(checkpoint, dict) else None
-    if not isinstance(section, dict) or "vocabulary" not in section:
-        raise CheckpointError(f"{path} is not a tangrnn checkpoint (it has no 'tangrnn' section); {fix}")
-    if not isinstance(checkpoint.get("state_dict"), dict) or "pytorch-lightning_version" not in checkpoint:
-        raise CheckpointError(f"{path} is an incomplete checkpoint (no weights or no Lightning version); {fix}")
-    version = section.get("format")
-    if not isinstance(version, int) or version > CHECKPOINT_FORMAT:
-        raise CheckpointError(
-            f"{path} is a tangrnn checkpoint of format {version}, but this tangrnn reads format "
-            f"{CHECKPOINT_FORMAT} and older; upgrade tangrnn"
-        )
-    return checkpoint
-
-
 # -- parse errors --------------------------------------------------------------------------------------------
 
 
@@ -456,15 +398,15 @@ def describe_parse_error(error: ArgumentError, args: Sequence[str]) -> str:
         if bad_file is not None:
             path, problem = bad_file
             return f"config file {path} is not valid YAML ({problem}); fix its syntax"
-        return f"invalid --config value ({_one_line(message.split(':', 1)[1])}); give a YAML file or YAML text"
+        return f"invalid --config value ({one_line(message.split(':', 1)[1])}); give a YAML file or YAML text"
     match = re.match(r"""Parser key "config":\s*File does not exist: '?([^'\n]+)'?""", message)
     if match:
         return f"config file {match.group(1)} does not exist; check the path given to --config"
     if message.startswith("Unexpected config"):
-        got = _shorten(_one_line(message.split(":", 1)[1]), 80)
+        got = shorten(one_line(message.split(":", 1)[1]), 80)
         return f"a config must be a YAML mapping of options (model:, data:, trainer:, ...), not: {got}"
     if message.startswith("argument subcommand:") or message.startswith('expected "subcommand"'):
-        return f"{_one_line(message)}; run `tangrnn --help` for the commands"
+        return f"{one_line(message)}; run `tangrnn --help` for the commands"
     match = re.match(r"Subcommand '(\w+)' does not accept option '([^']+)'", message)
     if match:
         option, verb = match.group(2), match.group(1)
@@ -472,15 +414,15 @@ def describe_parse_error(error: ArgumentError, args: Sequence[str]) -> str:
     if re.match(r"the following arguments are required: \w+\.ckpt_path", message):
         return f"`tangrnn {verb}` needs --ckpt_path: a checkpoint written by `tangrnn fit` (or `last`)"
     if message.startswith("unrecognized arguments:"):
-        return f"{_one_line(message)}; remove or correct them ({options})"
+        return f"{one_line(message)}; remove or correct them ({options})"
     match = re.match(r'Parser key "([^"]+)":\s*(.*)', message, re.DOTALL)
     if match:
-        detail = _one_line(match.group(2)).replace("typing.", "")
+        detail = one_line(match.group(2)).replace("typing.", "")
         simple = re.fullmatch(r"Expected an? (.+?)\. Got value: (.*)", detail)
         if simple:
             detail = f"expected {simple.group(1)}, got {simple.group(2)!r}"
-        return f"invalid value for {match.group(1)}: {_shorten(detail)}; {options}"
-    return f"{_shorten(_one_line(message))}; {options}"
+        return f"invalid value for {match.group(1)}: {shorten(detail)}; {options}"
+    return f"{shorten(one_line(message))}; {options}"
 
 
 def _config_files(args: Sequence[str]) -> list[str]:
@@ -505,20 +447,6 @@ def _first_invalid_yaml(candidates: list[str]) -> tuple[str, str] | None:
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-            problem = getattr(error, "problem", None) or _one_line(error)
+            problem = getattr(error, "problem", None) or one_line(error)
             return candidate, f"{where}{problem}"
     return None
-
-
-def _one_line(text: object) -> str:
-    text = re.sub(r"<class '([\w.]+)'>", r"\1", str(text))
-    return " ".join(text.split())
-
-
-def _first_sentence(error: BaseException) -> str:
-    text = _one_line(error) or type(error).__name__
-    return text.split(". ")[0].rstrip(".")
-
-
-def _shorten(text: str, limit: int = 300) -> str:
-    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."

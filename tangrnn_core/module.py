@@ -4,34 +4,26 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from dataclasses import replace
 from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
-from jsonargparse import ArgumentParser
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-from tangrnn_core.api import PLUGIN_API_VERSION, Architecture, Batch, TokenSpec, opted_in_output_layer
-from tangrnn_core.data.normalize import LINE_END_MARKS
+from tangrnn_core.api import PLUGIN_API_VERSION, Batch, TokenSpec, opted_in_output_layer
+from tangrnn_core.checkpoint_files import CHECKPOINT_FORMAT
 from tangrnn_core.data.vocab import SPECIALS, Vocabulary
 from tangrnn_core.decoding.request import PoemRequest
 from tangrnn_core.decoding.write import write_poems
 from tangrnn_core.errors import CheckpointError, ConfigError, TangrnnError
 from tangrnn_core.losses import chunked_cross_entropy
 from tangrnn_core.metrics import TokenPerplexity
+from tangrnn_core.network import RETIRED_MODEL_OPTIONS, build_architecture, check_vocabulary
 from tangrnn_core.objectives import is_masked_model, masked_batch
-from tangrnn_core.registry import resolve_architecture
-
-#: Format of the ``tangrnn`` section every checkpoint carries.
-CHECKPOINT_FORMAT = 1
-#: Model options that checkpoints of older versions hold and this one no longer has (decoding settings moved to
-#: the request of `generate` and `predict`); dropped when a checkpoint is read.
-RETIRED_MODEL_OPTIONS = ("sample_temperature",)
 
 
 def random_states() -> dict[str, Any]:
@@ -93,35 +85,6 @@ class WarmupCosine(LambdaLR):
             return 1.0
         progress = min(1.0, (step - self.warmup_steps) / (self.total_steps - self.warmup_steps))
         return self.final_ratio + (1 - self.final_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def build_architecture(name: str, options: dict[str, Any] | None, tokens: TokenSpec) -> Architecture:
-    """Resolves ``name`` (a plugin name or class path) and builds it with type-checked ``options``."""
-    cls = resolve_architecture(name)
-    parser = ArgumentParser(exit_on_error=False)
-    parser.add_class_arguments(cls, skip={"tokens"})
-    known = {action.dest for action in parser._actions if action.dest not in ("help", "config")}
-    unknown = sorted(set(options or {}) - known)
-    if unknown:
-        raise ConfigError(
-            f"architecture '{name}' has no option {', '.join(repr(u) for u in unknown)}; "
-            f"its options are: {', '.join(sorted(known)) or 'none'}"
-        )
-    try:
-        parsed = parser.parse_object(dict(options or {}))
-    except Exception as error:  # jsonargparse reports a type error over several lines: join them into one
-        detail = " ".join(line.strip() for line in str(error).strip().splitlines()) or type(error).__name__
-        detail = re.sub(r'^Parser key "([^"]+)":\s*', r"\1: ", detail).replace("<class '", "").replace("'>", "")
-        detail = detail.replace("Expected a ", "expected ").replace(". Got value:", ", got")
-        raise ConfigError(
-            f"invalid model.architecture_options for '{name}': {detail[:300]}; `tangrnn plugins --options {name}` "
-            "lists the options and their types"
-        ) from error
-    kwargs = {key: value for key, value in parsed.as_dict().items() if key in known}
-    try:
-        return cls(tokens, **kwargs)
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"architecture '{name}' rejected its options: {error}") from error
 
 
 class PoetryModel(pl.LightningModule):
@@ -190,16 +153,7 @@ class PoetryModel(pl.LightningModule):
     # -- vocabulary: from the data module when training, from the checkpoint when loading --------------------
 
     def attach_vocabulary(self, vocabulary: Vocabulary) -> None:
-        if len(vocabulary) != self.hparams.vocab_size:
-            raise CheckpointError(
-                f"the vocabulary has {len(vocabulary)} characters but the model was built for "
-                f"{self.hparams.vocab_size}; use the data options the model was trained with"
-            )
-        if vocabulary.token_spec(LINE_END_MARKS) != self.net.tokens:
-            raise CheckpointError(
-                "the vocabulary's special and line-end ids differ from those the model was built with; "
-                "use the data options the model was trained with"
-            )
+        check_vocabulary(vocabulary, self.hparams.vocab_size, self.net.tokens)
         self.vocabulary = vocabulary
 
     def setup(self, stage: str) -> None:

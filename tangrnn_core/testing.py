@@ -271,7 +271,7 @@ def check_architecture(
 
 
 def _build(path: str, options: dict[str, Any] | None, tokens: TokenSpec) -> Architecture:
-    from tangrnn_core.module import build_architecture
+    from tangrnn_core.network import build_architecture
 
     return build_architecture(path, options, tokens)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -12,10 +11,10 @@ from lightning.pytorch.core.datamodule import LightningDataModule
 from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities import rank_zero_only
 
-from tangrnn_core.data.forms import classify, split_lines_with_marks
-from tangrnn_core.decoding.quantize import WeightFormat, weights_for_decoding
+from tangrnn_core.decoding.printing import print_poems as _print_poems
+from tangrnn_core.decoding.printing import write_and_print
+from tangrnn_core.decoding.quantize import WeightFormat
 from tangrnn_core.decoding.request import DEFAULT_TEMPERATURE, PoemRequest
-from tangrnn_core.decoding.write import write_poems
 from tangrnn_core.evaluation.evaluate import print_report, run_evaluation
 from tangrnn_core.run_folders import claim_version
 
@@ -134,15 +133,7 @@ class TangrnnTrainer(pl.Trainer):
         model.on_load_checkpoint(checkpoint)
         model.load_state_dict(checkpoint["state_dict"])
         model.to(self.strategy.root_device)
-        net = weights_for_decoding(model.net, quantize)
-        printed = 0
-
-        def show(batch: list[str]) -> None:
-            nonlocal printed
-            print_poems(batch, output, first=printed)
-            printed += len(batch)
-
-        return write_poems(net, model.vocabulary, request, on_batch=show)
+        return write_and_print(model.net, model.vocabulary, request, output, quantize)
 
     def evaluate(
         self,
@@ -189,13 +180,5 @@ class TangrnnTrainer(pl.Trainer):
         return report
 
 
-@rank_zero_only
-def print_poems(poems: list[str], output: str, first: int = 0) -> None:
-    """Prints ``poems`` as text or JSON records; ``first``: how many poems were printed before these."""
-    for index, poem in enumerate(poems, start=first):
-        verses = split_lines_with_marks(poem)
-        if output == "json":
-            record = {"poem": poem, "lines": verses, "form": classify(poem).value}
-            print(json.dumps(record, ensure_ascii=False), flush=True)
-        else:
-            print(("\n" if index else "") + "\n".join(verses or [poem]), flush=True)
+#: Printed by the first process only: a run on several devices writes each poem once.
+print_poems = rank_zero_only(_print_poems)

@@ -18,7 +18,7 @@ from tangrnn_core.api import Batch, TokenSpec
 from tangrnn_core.data.forms import Form
 from tangrnn_core.errors import ConfigError
 from tangrnn_core.lightning_cli import run_lightning_cli
-from tangrnn_core.module import build_architecture
+from tangrnn_core.network import build_architecture
 
 REPO = Path(__file__).resolve().parents[1]
 # Model configs stand alone; the cluster configs are overlays given after one (`--config A --config B`).

@@ -15,7 +15,8 @@ from tangrnn_core.api import Batch, TokenSpec
 from tangrnn_core.data.datamodule import PoetryDataModule
 from tangrnn_core.errors import CheckpointError, ConfigError
 from tangrnn_core.metrics import TokenPerplexity
-from tangrnn_core.module import PoetryModel, WarmupCosine, build_architecture
+from tangrnn_core.module import PoetryModel, WarmupCosine
+from tangrnn_core.network import build_architecture
 from tangrnn_recurrent import GRU, LSTM, RNN
 
 TINY = {"embedding_size": 8, "hidden_size": 8, "num_layers": 1}

@@ -209,7 +209,7 @@ def _figure(value: float | None) -> str:
 
 
 def _read_checkpoint(path: Path) -> dict[str, Any]:
-    from tangrnn_core.lightning_cli import check_checkpoint
+    from tangrnn_core.checkpoint_files import check_checkpoint
 
     return check_checkpoint(path)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from tangrnn_core.api import Architecture
 from tangrnn_core.data.vocab import Vocabulary
-from tangrnn_core.errors import CheckpointError, TangrnnError
+from tangrnn_core.errors import CheckpointError
 
 __all__ = ["ServedModel", "load_model"]
 
@@ -54,7 +54,7 @@ class ServedModel:
 def load_model(ckpt_path: str | Path | None = None, quantize: str = "auto") -> ServedModel:
     """Reads a checkpoint written by ``tangrnn fit`` (or the bundled model) and rebuilds its network.
 
-    The file is checked as every verb checks ``--ckpt_path`` (:func:`~tangrnn_core.lightning_cli.check_checkpoint`:
+    The file is checked as every verb checks ``--ckpt_path`` (:func:`~tangrnn_core.checkpoint_files.check_checkpoint`:
     one-line errors, ``weights_only=True``, so no pickled code runs), and the model is rebuilt from its
     hyperparameters as ``tangrnn generate`` rebuilds it, so that the same seed writes the same poems.
 
@@ -66,10 +66,10 @@ def load_model(ckpt_path: str | Path | None = None, quantize: str = "auto") -> S
     Raises:
         CheckpointError: no usable checkpoint (missing, damaged, foreign, or a special value such as ``last``).
     """
-    # Imported here: Lightning and the model code are needed only once a server starts, not for `--help`.
-    from tangrnn_core.lightning_cli import check_checkpoint
+    # Imported here: torch and the plugins are needed only once a server starts, not for `--help`.
+    from tangrnn_core.checkpoint_files import check_checkpoint
     from tangrnn_core.models import DEFAULT_MODEL, bundled_model
-    from tangrnn_core.module import PoetryModel
+    from tangrnn_core.network import network_from_checkpoint
 
     card = None
     if ckpt_path is None:
@@ -84,25 +84,17 @@ def load_model(ckpt_path: str | Path | None = None, quantize: str = "auto") -> S
         raise CheckpointError(
             f"--ckpt_path {path} names no file; pass the path of a .ckpt file written by `tangrnn fit`"
         )
-    try:
-        model = PoetryModel.from_checkpoint(checkpoint)
-    except TangrnnError:
-        raise
-    except Exception as error:  # hyperparameters or weights of another version: say so in one line
-        raise CheckpointError(
-            f"the model in {path} does not fit this tangrnn ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
-            "use a checkpoint written by `tangrnn fit`"
-        ) from error
+    trained = network_from_checkpoint(checkpoint, path)
     from tangrnn_core.decoding.quantize import resolve_weights, weights_for_decoding
 
-    weights = resolve_weights(model.net, quantize)
+    weights = resolve_weights(trained.net, quantize)
     return ServedModel(
         name=name,
-        architecture=model.architecture_name,
-        options=dict(model.hparams.get("architecture_options") or {}),
-        net=weights_for_decoding(model.net.eval(), weights),
+        architecture=trained.architecture,
+        options=trained.options,
+        net=weights_for_decoding(trained.net, weights),
         weights=weights,
-        vocabulary=model.vocabulary,
+        vocabulary=trained.vocabulary,
         card=card,
         bundled=ckpt_path is None,
     )

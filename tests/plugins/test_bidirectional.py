@@ -17,7 +17,7 @@ from tangrnn_core.data.forms import Form, classify, split_lines_with_marks
 from tangrnn_core.data.normalize import LINE_END_MARKS
 from tangrnn_core.decoding.quantize import int8_for_decoding
 from tangrnn_core.errors import ConfigError
-from tangrnn_core.module import build_architecture
+from tangrnn_core.network import build_architecture
 from tangrnn_core.registry import resolve_architecture
 from tangrnn_core.testing import check_architecture
 

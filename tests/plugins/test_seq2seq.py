@@ -13,7 +13,7 @@ from conftest import assert_one_line_error, run_batch, run_tangrnn, tiny_config
 from tangrnn_core.api import Batch, TokenSpec
 from tangrnn_core.data.forms import Form, classify, split_lines_with_marks
 from tangrnn_core.decoding.quantize import int8_for_decoding
-from tangrnn_core.module import build_architecture
+from tangrnn_core.network import build_architecture
 from tangrnn_core.registry import resolve_architecture
 from tangrnn_core.testing import check_architecture
 from tangrnn_seq2seq import Seq2Seq

@@ -31,7 +31,7 @@ import torch
 
 def load_model(path: str | Path):
     """A PoetryModel with the weights and vocabulary of checkpoint ``path``, ready to decode or score."""
-    from tangrnn_core.lightning_cli import check_checkpoint
+    from tangrnn_core.checkpoint_files import check_checkpoint
     from tangrnn_core.module import PoetryModel
 
     checkpoint = check_checkpoint(path)

@@ -155,3 +155,14 @@ def test_bf16_parity_trains_both_precisions_on_one_schedule(tmp_path):
     rows = [line.split() for line in result.stdout.splitlines() if line.strip()[:1].isdigit()]
     assert [row[0] for row in rows] == ["1", "3"]
     assert all(0.9 < float(row[3]) < 1.1 for row in rows)  # a tiny model: bf16 within 10% of fp32
+
+
+def test_startup_bench_times_every_command_and_compares_the_two_ways():
+    command = [sys.executable, str(ROOT / "bench" / "startup.py"), "--rounds", "1"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    for name in ("python -c pass", "import torch", "tangrnn check POEM", "tangrnn generate", "through LightningCLI"):
+        row = next(line for line in lines if name in line)
+        assert len([token for token in row.split() if token.replace(".", "").isdigit()]) >= 3, row
+    assert lines[-1].startswith("first poem: ") and "without Lightning" in lines[-1]

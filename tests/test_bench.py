@@ -4,6 +4,7 @@ free-poem benchmark, which checks that dropping finished poems changes none."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -166,3 +167,22 @@ def test_startup_bench_times_every_command_and_compares_the_two_ways():
         row = next(line for line in lines if name in line)
         assert len([token for token in row.split() if token.replace(".", "").isdigit()]) >= 3, row
     assert lines[-1].startswith("first poem: ") and "without Lightning" in lines[-1]
+
+
+def test_train_throughput_splits_the_step_into_network_and_loop():
+    command = [
+        sys.executable, str(ROOT / "bench" / "train_throughput.py"), "--rounds", "1", "--steps", "3",
+        "--precision", "32", "--chunk_sizes", "512,0",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("32 ")]
+    cells = [re.split(r"\s{2,}", row.strip()) for row in rows]
+    assert [row[1] for row in cells] == [
+        "plain PyTorch loop (full logits)",
+        "tangrnn's network and loss, plain loop",
+        "tangrnn fit, loss chunk 512",
+        "tangrnn fit, loss chunk off (full logits)",
+    ]
+    for row in cells:
+        assert float(row[2].replace(",", "")) > 0  # characters per second

@@ -3,6 +3,7 @@ what the LightningCLI verb prints (the same poems, the same error lines)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -105,3 +106,14 @@ def test_a_poem_from_the_bundled_model_imports_no_lightning():
     *poem, loaded = result.stdout.strip().splitlines()
     assert len(poem) == 4 and all(len(line) == 6 for line in poem)
     assert loaded == "LOADED []"
+
+
+def test_the_command_ends_at_once_with_everything_it_printed_flushed(tmp_path):
+    # `tangrnn generate` ends with os._exit after flushing (tangrnn_core.cli._exit_now): redirected to a file,
+    # every record must still be there, whole.
+    out = tmp_path / "poems.jsonl"
+    command = f"{sys.executable} -m tangrnn_core generate --form 七绝 --num_poems 3 --seed 2 --output json > {out}"
+    result = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(records) == 3 and all(record["form"] == "七绝" for record in records)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 
 import lightning.pytorch as pl
 import torch
@@ -56,32 +57,15 @@ class PlainLSTM(nn.Module):
         return self.output(self.projection(self.dropout(hidden)))
 
 
-def plain_steps(model: PlainLSTM, optimizer: torch.optim.Optimizer, batches: list[Batch], bf16: bool) -> float:
-    """Trains on ``batches``; returns seconds from the end of the first step to the end of the last."""
-    start = None
-    for batch in batches:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            logits = model(batch.inputs)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.targets.reshape(-1), ignore_index=0)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        if start is None:
-            start = time.perf_counter()
-    return time.perf_counter() - start
-
-
-def module_steps(model: PoetryModel, optimizer: torch.optim.Optimizer, batches: list[Batch], bf16: bool) -> float:
-    """tangrnn's network and loss (``PoetryModel._summed_loss``, chunked as configured) in the plain loop, with no
-    Trainer: the difference to the plain loop is the network and loss code, the difference to ``fit`` is
-    Lightning's loop (hooks, logging, the optimizer closure). Returns seconds as :func:`plain_steps` does."""
+def loop_steps(model: nn.Module, loss_of: Callable[[Batch], torch.Tensor], batches: list[Batch], bf16: bool) -> float:
+    """Trains ``model`` on ``batches`` in a plain loop (AdamW, clipping at 1.0), the loss of a batch given by
+    ``loss_of``; returns seconds from the end of the first step to the end of the last."""
     model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     start = None
     for batch in batches:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            summed, count = model._summed_loss(batch)
-            loss = summed / count
+            loss = loss_of(batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -89,6 +73,28 @@ def module_steps(model: PoetryModel, optimizer: torch.optim.Optimizer, batches: 
         if start is None:
             start = time.perf_counter()
     return time.perf_counter() - start
+
+
+def plain_loss(model: PlainLSTM) -> Callable[[Batch], torch.Tensor]:
+    """The tutorial's loss: full logits, then cross-entropy."""
+
+    def loss_of(batch: Batch) -> torch.Tensor:
+        logits = model(batch.inputs)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.targets.reshape(-1), ignore_index=0)
+
+    return loss_of
+
+
+def module_loss(model: PoetryModel) -> Callable[[Batch], torch.Tensor]:
+    """tangrnn's network and loss (``PoetryModel._summed_loss``, chunked as configured) without a Trainer: in the
+    plain loop, the difference to the plain loss is the network and loss code, the difference to ``fit`` is
+    Lightning's loop (hooks, logging, the optimizer closure)."""
+
+    def loss_of(batch: Batch) -> torch.Tensor:
+        summed, count = model._summed_loss(batch)
+        return summed / count
+
+    return loss_of
 
 
 class StepClock(pl.Callback):
@@ -176,8 +182,7 @@ def main() -> None:
             for side in sides[round_ % len(sides) :] + sides[: round_ % len(sides)]:
                 if side == "plain":
                     plain = PlainLSTM(data.vocab_size)
-                    optimizer = torch.optim.AdamW(plain.parameters(), lr=1e-3)
-                    rates[side].append(real / plain_steps(plain, optimizer, batches, bf16))
+                    rates[side].append(real / loop_steps(plain, plain_loss(plain), batches, bf16))
                     continue
                 model = PoetryModel(
                     vocab_size=data.vocab_size,
@@ -186,8 +191,7 @@ def main() -> None:
                     loss_chunk_size=chunk_sizes[0] if side == "module" else side,
                 )
                 if side == "module":
-                    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-                    rates[side].append(real / module_steps(model, optimizer, batches, bf16))
+                    rates[side].append(real / loop_steps(model, module_loss(model), batches, bf16))
                 else:
                     rates[side].append(real / tangrnn_steps(model, batches, precision))
         for side in sides:

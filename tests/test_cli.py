@@ -526,8 +526,8 @@ def test_a_reader_that_goes_away_ends_generate_quietly(tmp_path):
 
 
 def test_a_checkpoint_the_user_may_not_read_is_not_called_corrupt(tmp_path, monkeypatch):
-    from tangrnn_core.errors import CheckpointError
     from tangrnn_core.checkpoint_files import check_checkpoint
+    from tangrnn_core.errors import CheckpointError
 
     path = tmp_path / "private.ckpt"
     path.write_bytes(b"PK")

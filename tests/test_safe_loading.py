@@ -49,9 +49,9 @@ def test_the_crafted_file_really_would_run_code(tmp_path):
 def test_weights_only_refuses_it_in_process(tmp_path):
     from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
+    from tangrnn_core.checkpoint_files import check_checkpoint
     from tangrnn_core.checkpointing import AtomicCheckpointIO
     from tangrnn_core.errors import CheckpointError
-    from tangrnn_core.checkpoint_files import check_checkpoint
 
     marker = tmp_path / "pwned"
     path = malicious_checkpoint(tmp_path / "evil.ckpt", marker)
@@ -102,8 +102,8 @@ def test_no_checkpoint_is_ever_loaded_with_weights_only_false():
 
 
 def test_the_refusal_says_the_file_holds_pickled_code(tmp_path):
-    from tangrnn_core.errors import CheckpointError
     from tangrnn_core.checkpoint_files import check_checkpoint
+    from tangrnn_core.errors import CheckpointError
 
     path = malicious_checkpoint(tmp_path / "evil.ckpt", tmp_path / "pwned")
     with pytest.raises(CheckpointError, match="pickled Python objects"):

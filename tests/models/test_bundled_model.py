@@ -8,8 +8,8 @@ import pytest
 import torch
 from conftest import run_batch
 
-from tangrnn_core.data.forms import Form, classify
 from tangrnn_core.checkpoint_files import check_checkpoint
+from tangrnn_core.data.forms import Form, classify
 from tangrnn_core.lightning_cli import with_bundled_model
 from tangrnn_core.models import DEFAULT_MODEL, bundled_model, bundled_models
 from tangrnn_core.prosody.checker import check_poem

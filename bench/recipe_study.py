@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +91,35 @@ CANDIDATES = [
         "batches of 128 at a higher learning rate",
     ),
 ]
+
+
+class LoadWatch:
+    """Samples the machine's 1-minute load average while a candidate trains: the study's budgets are wall-clock
+    minutes, so a run that shared the cores with other work had less compute, and the table says so."""
+
+    def __init__(self, interval: float = 15.0) -> None:
+        self.interval = interval
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while True:
+            self.samples.append(os.getloadavg()[0])
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> LoadWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> tuple[float, float]:
+        """The median and the highest load seen."""
+        return statistics.median(self.samples), max(self.samples)
 
 
 def calibrate(candidate: Candidate, root: Path, steps: int, extra: list[str]) -> float:
@@ -178,27 +210,32 @@ def main() -> None:
     root = args.root or Path(tempfile.mkdtemp(prefix="recipe-study-"))
     budget = args.minutes
     results = []
+    cores = os.cpu_count() or 1
     for candidate in chosen:
-        rate = calibrate(candidate, root / candidate.name, args.calibration_steps, extra)
+        with LoadWatch(interval=5.0) as calibration_load:
+            rate = calibrate(candidate, root / candidate.name, args.calibration_steps, extra)
         steps = max(args.val_every, int(rate * budget * 60))
         hours, rest = divmod(int(budget * 60), 3600)
-        fit(
-            candidate,
-            root / candidate.name / "run",
-            [
-                "--trainer.max_steps", str(steps),
-                "--trainer.max_time", f"00:{hours:02d}:{rest // 60:02d}:{rest % 60:02d}",
-                "--trainer.val_check_interval", str(min(args.val_every, steps)),
-                "--trainer.check_val_every_n_epoch", "null",
-                *extra,
-            ],
-        )  # fmt: skip
+        with LoadWatch() as run_load:
+            fit(
+                candidate,
+                root / candidate.name / "run",
+                [
+                    "--trainer.max_steps", str(steps),
+                    "--trainer.max_time", f"00:{hours:02d}:{rest // 60:02d}:{rest % 60:02d}",
+                    "--trainer.val_check_interval", str(min(args.val_every, steps)),
+                    "--trainer.check_val_every_n_epoch", "null",
+                    *extra,
+                ],
+            )  # fmt: skip
         curve = read_curve(root / candidate.name / "run")
         results.append(
             {
                 "name": candidate.name,
                 "about": candidate.about,
                 "steps_per_second": rate,
+                "load_calibration": calibration_load.summary(),
+                "load_run": run_load.summary(),
                 "planned_steps": steps,
                 "curve": curve,
             }
@@ -208,9 +245,18 @@ def main() -> None:
             file=sys.stderr,
             flush=True,
         )
+        for what, watch in (("speed calibration", calibration_load), ("run", run_load)):
+            median, _ = watch.summary()
+            if median > cores + 0.5:  # the run itself keeps every core busy: more than that is other work
+                print(
+                    f"warning: the machine was busy during {candidate.name}'s {what} (load {median:.1f} on {cores} "
+                    "cores): its minutes are not the same compute as a quiet run's",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     quarters = [budget * q for q in (0.25, 0.5, 0.75, 1.0)]
-    header = ["candidate", "steps/s", "steps", *(f"ppl@{m:g}min" for m in quarters), "best", "best at"]
+    header = ["candidate", "steps/s", "steps", *(f"ppl@{m:g}min" for m in quarters), "best", "best at", "load"]
     rows = [header]
     for result in results:
         curve = result["curve"]
@@ -223,10 +269,12 @@ def main() -> None:
                 *(_figure(at_minute(curve, minute)) for minute in quarters),
                 _figure(best[2] if best else None),
                 f"{best[0]:.0f} min" if best else "-",
+                "{:.1f}/{:.1f}".format(*result["load_run"]),
             ]
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     print(f"validation perplexity (regular-form validation split) against minutes of training, {budget:g} min each")
+    print(f"load: the 1-minute load average during the run, median/highest, on {cores} cores (above {cores}: shared)")
     for row in rows:
         print(
             "  ".join(

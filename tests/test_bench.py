@@ -96,10 +96,13 @@ def test_recipe_study_trains_a_candidate_and_tabulates_its_curve(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     row = next(line.split() for line in result.stdout.splitlines() if line.startswith("awd-all"))
     assert float(row[1]) > 0 and int(row[2]) >= 2  # steps per second, steps trained
+    median, highest = map(float, row[-1].split("/"))  # the load average while it trained
+    assert 0 <= median <= highest
     import json
 
     (curve,) = json.loads((tmp_path / "curves.json").read_text(encoding="utf-8"))
     assert curve["name"] == "awd-all" and len(curve["curve"]) >= 1
+    assert len(curve["load_run"]) == 2 and len(curve["load_calibration"]) == 2
     assert all(ppl > 1 for _, _, ppl in curve["curve"])
 
 

@@ -30,12 +30,12 @@ import torch
 
 
 def load_model(path: str | Path):
-    """A PoetryModel with the weights and vocabulary of checkpoint ``path``, ready to decode or score."""
+    """The network (``.net``) and vocabulary of checkpoint ``path``, ready to decode or score, and the checkpoint."""
     from tangrnn_core.checkpoint_files import check_checkpoint
-    from tangrnn_core.module import PoetryModel
+    from tangrnn_core.network import network_from_checkpoint
 
     checkpoint = check_checkpoint(path)
-    return PoetryModel.from_checkpoint(checkpoint), checkpoint
+    return network_from_checkpoint(checkpoint, path), checkpoint
 
 
 @torch.no_grad()

@@ -15,12 +15,19 @@ import torch
 
 from tangrnn_core.errors import CheckpointError, first_sentence, one_line, shorten
 
-__all__ = ["CHECKPOINT_FORMAT", "SPECIAL_CKPT_PATHS", "check_checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT", "SPECIAL_CKPT_PATHS", "check_checkpoint", "names_no_file"]
 
 #: Format of the ``tangrnn`` section every checkpoint carries.
 CHECKPOINT_FORMAT = 1
 #: ``--ckpt_path`` values that name no file (``best`` and ``last`` are resolved by the command line).
 SPECIAL_CKPT_PATHS = ("best", "last", "hpc")
+
+
+def names_no_file(ckpt_path: str | Path) -> bool:
+    """Whether ``--ckpt_path`` is one of Lightning's special values (``last``, ``best``, ``hpc``,
+    ``registry:...``) or a remote URL, which the run or Lightning resolves, rather than a local file."""
+    text = str(ckpt_path)
+    return text in SPECIAL_CKPT_PATHS or text.startswith("registry") or "://" in text
 
 
 def check_checkpoint(ckpt_path: str | Path) -> dict[str, Any] | None:
@@ -32,10 +39,9 @@ def check_checkpoint(ckpt_path: str | Path) -> dict[str, Any] | None:
     rather than as Lightning's ``KeyError`` or torch's zip-reader error. Lightning's special values (``last``,
     ``best``, ``hpc``, ``registry:...``) and remote URLs are left to Lightning.
     """
-    text = str(ckpt_path)
-    if text in SPECIAL_CKPT_PATHS or text.startswith("registry") or "://" in text:
+    if names_no_file(ckpt_path):
         return None
-    path = Path(text)
+    path = Path(ckpt_path)
     fix = "pass a .ckpt file written by `tangrnn fit` (under <default_root_dir>/lightning_logs/version_N/checkpoints/)"
     if not path.exists():
         raise CheckpointError(f"checkpoint file {path} does not exist; check --ckpt_path, or {fix}")

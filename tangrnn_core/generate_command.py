@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from tangrnn_core.checkpoint_files import SPECIAL_CKPT_PATHS
+from tangrnn_core.checkpoint_files import names_no_file
 from tangrnn_core.decoding.quantize import WeightFormat
 from tangrnn_core.decoding.request import PoemRequest
 
@@ -100,9 +100,7 @@ def _parse_quickly(args: list[str]) -> dict[str, Any] | None:
     except (ArgumentError, ValueError, TypeError):
         return None
     ckpt_path = parsed.pop("ckpt_path")
-    if ckpt_path is not None and (
-        ckpt_path in SPECIAL_CKPT_PATHS or "://" in ckpt_path or ckpt_path.startswith("registry")
-    ):
+    if ckpt_path is not None and names_no_file(ckpt_path):
         return None  # resolved within a run folder or by Lightning
     output, quantize = parsed.pop("output"), parsed.pop("quantize")
     parsed.pop("config", None)

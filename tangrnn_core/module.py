@@ -22,7 +22,7 @@ from tangrnn_core.decoding.write import write_poems
 from tangrnn_core.errors import CheckpointError, ConfigError, TangrnnError
 from tangrnn_core.losses import chunked_cross_entropy
 from tangrnn_core.metrics import TokenPerplexity
-from tangrnn_core.network import RETIRED_MODEL_OPTIONS, build_architecture, check_vocabulary
+from tangrnn_core.network import DEFAULT_ARCHITECTURE, build_architecture, check_vocabulary
 from tangrnn_core.objectives import is_masked_model, masked_batch
 
 
@@ -114,7 +114,7 @@ class PoetryModel(pl.LightningModule):
         self,
         vocab_size: int = 0,
         line_end_ids: list[int] | None = None,
-        architecture: str = "lstm",
+        architecture: str = DEFAULT_ARCHITECTURE,
         architecture_options: dict[str, Any] | None = None,
         optimizer: OptimizerCallable = torch.optim.AdamW,
         lr_scheduler: LRSchedulerCallable | None = WarmupCosine,
@@ -174,23 +174,6 @@ class PoetryModel(pl.LightningModule):
             # uninterrupted one drew (the data's position is the loader's state, saved by Lightning).
             "random_states": random_states(),
         }
-
-    @classmethod
-    def from_checkpoint(cls, checkpoint: dict[str, Any]) -> PoetryModel:
-        """The model a checkpoint holds (already read with ``weights_only=True``), weights in fp32, in eval mode;
-        options retired since it was written are dropped."""
-        hparams = {
-            key: value
-            for key, value in checkpoint.get("hyper_parameters", {}).items()
-            if key not in RETIRED_MODEL_OPTIONS and not key.startswith("_")
-        }
-        model = cls(**hparams)
-        model.on_load_checkpoint(checkpoint)
-        state = checkpoint["state_dict"]
-        model.load_state_dict(
-            {key: value.float() if value.is_floating_point() else value for key, value in state.items()}
-        )
-        return model.eval()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         section = checkpoint.get("tangrnn")

@@ -41,14 +41,13 @@ def write_and_print(
     Args:
         architecture: a trained network, on the device to decode on.
         vocabulary: the vocabulary it was trained with.
-        request: the poems to write (validated here).
+        request: the poems to write (``write_poems`` validates it).
         output: ``text`` or ``json`` (:func:`print_poems`).
         quantize: the weights to decode with (:func:`~tangrnn_core.decoding.quantize.weights_for_decoding`).
 
     Returns:
         The poems, in the order printed.
     """
-    request.validate()
     net = weights_for_decoding(architecture, quantize)
     printed = 0
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.callbacks import Timer
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
@@ -24,6 +26,23 @@ from tangrnn_core.losses import chunked_cross_entropy
 from tangrnn_core.metrics import TokenPerplexity
 from tangrnn_core.network import DEFAULT_ARCHITECTURE, build_architecture, check_vocabulary
 from tangrnn_core.objectives import is_masked_model, masked_batch
+
+
+def _time_budget_progress(trainer: pl.Trainer) -> Callable[[], float]:
+    """The share of ``trainer.max_time`` spent training, by the timer that stops the run at it.
+
+    Raises:
+        ConfigError: the trainer has no ``max_time``.
+    """
+    timer = next((callback for callback in trainer.callbacks if isinstance(callback, Timer)), None)
+    remaining = timer.time_remaining() if timer is not None else None
+    if timer is None or remaining is None:
+        raise ConfigError(
+            "model.lr_scheduler has schedule_by: time but the trainer has no time budget; set trainer.max_time "
+            "(e.g. 00:01:00:00) or use schedule_by: steps"
+        )
+    budget = timer.time_elapsed() + remaining
+    return lambda: timer.time_elapsed() / budget if budget > 0 else 1.0
 
 
 def random_states() -> dict[str, Any]:
@@ -48,20 +67,46 @@ def restore_random_states(states: dict[str, Any]) -> None:
 class WarmupCosine(LambdaLR):
     """Linear warm-up, then cosine decay to ``final_ratio`` of the base learning rate; stepped every batch.
 
+    The cosine runs over steps (``total_steps``) or over the training time ``trainer.max_time`` allows
+    (``schedule_by: time``): then the schedule ends when the time does, at whatever speed this machine trains
+    (two CPU cores of one kind run half as many steps an hour as of another, and a shared machine varies from day
+    to day), so a run with a time budget always ends at the low learning rate. The learning rate then depends on
+    the clock, so two runs of the same seed differ slightly.
+
     Args:
         optimizer: the optimiser whose learning rate is scheduled.
         warmup_steps: steps of linear warm-up from near zero.
-        total_steps: length of the schedule; ``null`` takes the trainer's estimate (``max_steps`` or epochs).
+        total_steps: length of the schedule in steps; ``null`` takes the trainer's estimate (``max_steps`` or
+            epochs). Unused with ``schedule_by: time``.
         final_ratio: the learning rate at the end, as a fraction of the base rate.
+        schedule_by: ``steps`` or ``time`` (the training time measured by Lightning's timer, which also stops
+            the run at ``trainer.max_time``; resumed runs go on from the time they had spent).
     """
 
     def __init__(
-        self, optimizer: Optimizer, warmup_steps: int = 200, total_steps: int | None = None, final_ratio: float = 0.1
+        self,
+        optimizer: Optimizer,
+        warmup_steps: int = 200,
+        total_steps: int | None = None,
+        final_ratio: float = 0.1,
+        schedule_by: Literal["steps", "time"] = "steps",
     ) -> None:
+        if schedule_by not in ("steps", "time"):
+            raise ValueError(f"schedule_by must be steps or time, got {schedule_by!r}")
         self.warmup_steps = max(0, warmup_steps)
         self.total_steps = total_steps
         self.final_ratio = final_ratio
+        self.schedule_by = schedule_by
+        self._progress_of_time: Callable[[], float] | None = None
         super().__init__(optimizer, self._factor)
+
+    def follow_time(self, progress: Callable[[], float]) -> None:
+        """Makes the cosine follow ``progress()``, the share of the time budget spent (0 to 1), from now on."""
+        self._progress_of_time = progress
+
+    def state_dict(self) -> dict[str, Any]:
+        # The clock is a function of this run, not state: checkpoints hold plain data only.
+        return {key: value for key, value in super().state_dict().items() if key != "_progress_of_time"}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restores the step count and base rates, keeping this run's shape of the schedule.
@@ -70,7 +115,13 @@ class WarmupCosine(LambdaLR):
         progress: a run resumed with a larger ``max_steps`` follows the longer cosine from where it stopped
         instead of staying at the old final rate.
         """
-        shape = {"warmup_steps": self.warmup_steps, "total_steps": self.total_steps, "final_ratio": self.final_ratio}
+        shape = {
+            "warmup_steps": self.warmup_steps,
+            "total_steps": self.total_steps,
+            "final_ratio": self.final_ratio,
+            "schedule_by": self.schedule_by,
+            "_progress_of_time": self._progress_of_time,
+        }
         super().load_state_dict(state_dict)
         self.__dict__.update(shape)
         # The optimiser's rates follow at once, so the first step after resuming uses the new shape.
@@ -79,11 +130,19 @@ class WarmupCosine(LambdaLR):
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def _factor(self, step: int) -> float:
+        warmup = (step + 1) / self.warmup_steps if step < self.warmup_steps else 1.0
+        if self.schedule_by == "time":
+            # Warm-up by steps, the cosine by time: the first minutes of an hour barely move the cosine.
+            clock = self._progress_of_time
+            progress = min(1.0, max(0.0, clock())) if clock is not None else 0.0
+            return min(warmup, self._cosine(progress))
         if step < self.warmup_steps:
-            return (step + 1) / self.warmup_steps
+            return warmup
         if not self.total_steps or self.total_steps <= self.warmup_steps:
             return 1.0
-        progress = min(1.0, (step - self.warmup_steps) / (self.total_steps - self.warmup_steps))
+        return self._cosine(min(1.0, (step - self.warmup_steps) / (self.total_steps - self.warmup_steps)))
+
+    def _cosine(self, progress: float) -> float:
         return self.final_ratio + (1 - self.final_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
@@ -317,7 +376,9 @@ class PoetryModel(pl.LightningModule):
             raise ConfigError(
                 f"model.lr_scheduler refused its options ({error}); fix model.lr_scheduler.init_args"
             ) from error
-        if isinstance(scheduler, WarmupCosine) and scheduler.total_steps is None:
+        if isinstance(scheduler, WarmupCosine) and scheduler.schedule_by == "time":
+            scheduler.follow_time(_time_budget_progress(self.trainer))
+        elif isinstance(scheduler, WarmupCosine) and scheduler.total_steps is None:
             estimate = self.trainer.estimated_stepping_batches
             scheduler.total_steps = int(estimate) if math.isfinite(estimate) else None
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

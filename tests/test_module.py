@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import math
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import lightning.pytorch as pl
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import assert_one_line_error, run_batch, tiny_config
 from torchmetrics.text import Perplexity
 
 from tangrnn_core.api import Batch, TokenSpec
@@ -266,3 +269,54 @@ def test_resumed_schedule_keeps_the_configured_length_and_the_saved_progress():
     assert longer.last_epoch == 10 and longer.total_steps == 20
     # Half way through the longer cosine, not stuck at the short one's final rate.
     assert resumed_optimizer.param_groups[0]["lr"] == pytest.approx(2.0 * (0.1 + 0.9 * 0.5))
+
+
+def test_a_schedule_by_time_follows_the_clock_after_a_warmup_by_steps():
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=2.0)
+    scheduler = WarmupCosine(optimizer, warmup_steps=4, final_ratio=0.1, schedule_by="time")
+    spent = [0.0]
+    scheduler.follow_time(lambda: spent[0])
+    rates = []
+    for share in (0.0, 0.0, 0.0, 0.0, 0.5, 1.0, 1.5):
+        spent[0] = share
+        rates.append(optimizer.param_groups[0]["lr"] / 2.0)
+        optimizer.step()
+        scheduler.step()
+    # Steps 1-3 warm up; the rate at step 5 is the cosine's at half the time, then its end, and it stays there.
+    assert rates[1:4] == pytest.approx([0.5, 0.75, 1.0])
+    assert optimizer.param_groups[0]["lr"] / 2.0 == pytest.approx(0.1)
+    assert rates[5] == pytest.approx(0.1 + 0.9 * 0.5)
+    assert "_progress_of_time" not in scheduler.state_dict()  # plain data only
+    buffer = io.BytesIO()
+    torch.save(scheduler.state_dict(), buffer)
+    buffer.seek(0)
+    torch.load(buffer, weights_only=True)
+
+
+def test_schedule_by_must_be_steps_or_time():
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    with pytest.raises(ValueError, match="steps or time"):
+        WarmupCosine(optimizer, schedule_by="epochs")
+
+
+def test_fit_with_a_schedule_by_time_ends_at_the_final_rate_when_max_time_stops_it(tmp_path, small_corpus):
+    config = json.loads(tiny_config(tmp_path, small_corpus).read_text(encoding="utf-8"))
+    config["model"]["lr_scheduler"] = {
+        "class_path": "tangrnn_core.module.WarmupCosine",
+        "init_args": {"warmup_steps": 2, "final_ratio": 0.1, "schedule_by": "time"},
+    }
+    config["trainer"].update(max_steps=1_000_000, max_time="00:00:00:04")
+    timed = tmp_path / "timed.yaml"
+    timed.write_text(json.dumps(config), encoding="utf-8")
+    cases = {
+        "timed": {"argv": ["fit", "--config", str(timed)]},
+        "no_budget": {"argv": ["fit", "--config", str(timed), "--trainer.max_time", "null"]},
+    }
+    results = run_batch(cases, tmp_path)
+    assert results["timed"].returncode == 0, results["timed"].stderr[-2000:]
+    last = next(tmp_path.glob("runs/lightning_logs/version_*/checkpoints/last.ckpt"))
+    schedule = torch.load(last, weights_only=True)["lr_schedulers"][0]
+    assert schedule["schedule_by"] == "time" and schedule["last_epoch"] > 2
+    # The time ran out at the last step, so the cosine had reached (nearly) its end, whatever the speed.
+    assert schedule["_last_lr"][0] / schedule["base_lrs"][0] < 0.15
+    assert_one_line_error(results["no_budget"], "schedule_by: time", "trainer.max_time")

@@ -5,7 +5,8 @@ The reference LSTM (embedding 256, 2 layers of 512, tied output) over the real v
 forms, trained for a few steps here (``--train_steps``; the speed does not depend on how well it writes, since
 every 五绝 is 24 decoding steps), or a checkpoint of yours (``--ckpt_path``). Every mode decodes ``--batch``
 poems in one call (several sizes: each is measured); modes and sizes alternate within each round and the table
-gives medians over rounds, side by side with the form-only decoder of the same size. Each logit processor is timed as it runs, so the table also gives the constraints' own
+gives medians over rounds, side by side with the form-only decoder of the same size (every mode samples from
+the whole distribution, top_p 1, but ``nucleus``, which measures what generate's default top_p costs). Each logit processor is timed as it runs, so the table also gives the constraints' own
 cost per decoding step and their share of the decoding time, figures that a busy machine skews far less than
 poems per second. The pass rates are over every poem of every round, with ``tangrnn check``'s rules
 (``--tones strict`` and ``--strict``: warnings fail too).
@@ -42,6 +43,8 @@ MODES: dict[str, tuple[str, dict]] = {
         "strict+acrostic+no_repeat",
         {"tones": "strict", "rhyme": "auto", "acrostic": "春山秋月", "no_repeat": True},
     ),
+    # Nucleus sampling (generate's default top_p) is not a constraint but costs a search of every row per step.
+    "nucleus": ("form, top_p 0.9", {"top_p": 0.9}),
 }
 REFERENCE = {"embedding_size": 256, "hidden_size": 512, "num_layers": 2, "tie_weights": True}
 
@@ -104,9 +107,11 @@ def trained_model(steps: int, batch_size: int):
 
 
 def loaded_model(path: str):
-    from tangrnn_core.module import PoetryModel
+    """The network and vocabulary of a checkpoint of ``tangrnn fit`` or of a bundled model's file."""
+    from tangrnn_core.checkpoint_files import check_checkpoint
+    from tangrnn_core.network import network_from_checkpoint
 
-    return PoetryModel.load_from_checkpoint(path, map_location="cpu", weights_only=True)
+    return network_from_checkpoint(check_checkpoint(path), path)
 
 
 def main() -> None:
@@ -152,7 +157,9 @@ def main() -> None:
     prepared = time.perf_counter() - started
     net, vocabulary = weights_for_decoding(model.net.eval(), args.quantize), model.vocabulary
     requests = {
-        (batch, key): PoemRequest(form="五绝", num_poems=batch, temperature=args.temperature, **MODES[key][1])
+        (batch, key): PoemRequest(
+            form="五绝", num_poems=batch, temperature=args.temperature, **{"top_p": 1.0, **MODES[key][1]}
+        )
         for batch in batches
         for key in modes
     }

@@ -25,7 +25,7 @@ from constrained_generation import loaded_model, trained_model
 from tangrnn_core.allocator import keep_freed_memory
 from tangrnn_core.decoding import decoder
 from tangrnn_core.decoding.quantize import weights_for_decoding
-from tangrnn_core.decoding.request import PoemRequest
+from tangrnn_core.decoding.request import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, PoemRequest
 from tangrnn_core.decoding.write import write_poems
 
 #: The two sides: the share of finished rows at which the decoder drops them.
@@ -38,7 +38,8 @@ def main() -> None:
     parser.add_argument("--train_steps", type=int, default=200, help="training steps of the model trained here")
     parser.add_argument("--batch", type=int, default=256, help="poems decoded together")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--temperature", type=float, default=0.8, help="tangrnn generate's default is 0.8")
+    parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE, help="default: tangrnn generate's")
+    parser.add_argument("--top_p", type=float, default=DEFAULT_TOP_P, help="default: tangrnn generate's")
     parser.add_argument("--quantize", choices=["none", "int8", "bf16"], default="none")
     args = parser.parse_args()
     tuned = keep_freed_memory()  # as `tangrnn generate` runs
@@ -50,7 +51,8 @@ def main() -> None:
     def write(share: float, seed: int) -> tuple[list[str], float]:
         decoder.Sampling.drop_finished_share = share
         started = time.perf_counter()
-        poems = write_poems(net, vocabulary, PoemRequest(num_poems=args.batch, temperature=args.temperature, seed=seed))
+        request = PoemRequest(num_poems=args.batch, temperature=args.temperature, top_p=args.top_p, seed=seed)
+        poems = write_poems(net, vocabulary, request)
         return poems, time.perf_counter() - started
 
     for share in SIDES.values():

@@ -9,7 +9,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from tangrnn_core.decoding.request import DEFAULT_TEMPERATURE, PoemRequest
+from tangrnn_core.decoding.request import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, PoemRequest
 from tangrnn_core.decoding.write import write_poems
 
 
@@ -19,15 +19,22 @@ class PoemSamples(pl.Callback):
     Args:
         num_poems: poems to write each time.
         temperature: sampling temperature (lower is safer, higher more varied).
+        top_p: nucleus sampling's share of probability (1: every character).
         max_length: characters at most per poem.
         seed: the random source, fixed so that successive samples differ only by what the model learned.
     """
 
     def __init__(
-        self, num_poems: int = 4, temperature: float = DEFAULT_TEMPERATURE, max_length: int = 80, seed: int = 1234
+        self,
+        num_poems: int = 4,
+        temperature: float = DEFAULT_TEMPERATURE,
+        top_p: float = DEFAULT_TOP_P,
+        max_length: int = 80,
+        seed: int = 1234,
     ) -> None:
         self.num_poems = num_poems
         self.temperature = temperature
+        self.top_p = top_p
         self.max_length = max_length
         self.seed = seed
 
@@ -37,7 +44,11 @@ class PoemSamples(pl.Callback):
         if trainer.sanity_checking or self.num_poems < 1 or vocabulary is None:
             return
         request = PoemRequest(
-            num_poems=self.num_poems, temperature=self.temperature, seed=self.seed, max_length=self.max_length
+            num_poems=self.num_poems,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            seed=self.seed,
+            max_length=self.max_length,
         )
         poems = write_poems(pl_module.net, vocabulary, request)
         heading = f"Poems after {trainer.global_step} steps:"

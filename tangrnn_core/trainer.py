@@ -14,7 +14,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from tangrnn_core.decoding.printing import print_poems as _print_poems
 from tangrnn_core.decoding.printing import write_and_print
 from tangrnn_core.decoding.quantize import WeightFormat
-from tangrnn_core.decoding.request import DEFAULT_TEMPERATURE, PoemRequest
+from tangrnn_core.decoding.request import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, PoemRequest
 from tangrnn_core.evaluation.evaluate import print_report, run_evaluation
 from tangrnn_core.run_folders import claim_version
 
@@ -143,6 +143,7 @@ class TangrnnTrainer(pl.Trainer):
         num_poems: int = 100,
         form: str | None = None,
         temperature: float = DEFAULT_TEMPERATURE,
+        top_p: float = DEFAULT_TOP_P,
         seed: int = 1234,
         check_tones: Literal["strict", "loose"] = "strict",
         output: Literal["text", "json"] = "text",
@@ -167,6 +168,8 @@ class TangrnnTrainer(pl.Trainer):
             form: ``free`` (default: no form imposed), one of 五绝 七绝 五律 七律 (wujue qijue wulv qilv), or
                 ``all`` (free and each of the four).
             temperature: sampling temperature of every poem (0 is greedy).
+            top_p: sample only among the most likely characters whose probabilities add up to top_p (1: all),
+                as ``tangrnn generate --top_p``.
             seed: the same seed gives the same poems and figures.
             check_tones: how tones are judged: ``strict``, every position a pattern fixes (as ``tangrnn check``),
                 or ``loose``, only the 2nd, 4th and 6th characters and the line ends (一三五不论). Poems are
@@ -174,7 +177,7 @@ class TangrnnTrainer(pl.Trainer):
             output: ``text`` prints a table; ``json`` prints one JSON object.
         """
         report = run_evaluation(
-            self, model, datamodule, ckpt_path, num_poems, form, temperature, seed, check_tones=check_tones
+            self, model, datamodule, ckpt_path, num_poems, form, temperature, seed, check_tones=check_tones, top_p=top_p
         )
         print_report(report, output)
         return report

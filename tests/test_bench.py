@@ -55,6 +55,19 @@ def test_constrained_generation_bench_measures_batch_sizes_side_by_side():
     assert [row[-2] for row in rows if row[1] == "tones"] == ["100.0%", "100.0%"]
 
 
+def test_constrained_generation_bench_prices_nucleus_sampling_on_the_bundled_model():
+    bundled = ROOT / "tangrnn_core" / "models" / "tang-lstm.pt"
+    command = [
+        sys.executable, str(ROOT / "bench" / "constrained_generation.py"), "--ckpt_path", str(bundled),
+        "--batch", "8", "--rounds", "1", "--modes", "nucleus", "--quantize", "int8",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith("     8 ")]
+    assert [row[1:3] for row in rows] == [["form", "only"], ["form,", "top_p"]], result.stdout
+    assert all(float(row[-6].replace(",", "")) > 0 for row in rows)
+
+
 def test_constrained_generation_bench_refuses_an_unknown_mode():
     command = [sys.executable, str(ROOT / "bench" / "constrained_generation.py"), "--modes", "strict,fast"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)

@@ -285,7 +285,7 @@ def test_predict_takes_the_generation_request_flags(batch):
     result = batch[0]["predict_greedy"]
     assert result.returncode == 0, result.stdout + result.stderr
     greedy = ["".join(poem.split()) for poem in result.stdout.strip().split("\n\n") if CJK.search(poem)]
-    # Temperature 0 is greedy decoding: the same poem three times (the default, 0.8: three different ones).
+    # Temperature 0 is greedy decoding: the same poem three times (at the default temperature, three different ones).
     assert len(greedy) == 3 and len(set(greedy)) == 1, greedy
     assert all(classify(poem) is Form.WUJUE for poem in greedy), greedy
     assert len(set(sampled)) > 1, sampled

@@ -7,7 +7,7 @@ from typing import Literal
 import lightning.pytorch as pl
 import torch
 
-from tangrnn_core.decoding.request import DEFAULT_TEMPERATURE
+from tangrnn_core.decoding.request import DEFAULT_TEMPERATURE, DEFAULT_TOP_P
 from tangrnn_core.evaluation.evaluate import poem_quality, shard, training_lines, write_sample
 
 
@@ -30,6 +30,7 @@ class SampleQuality(pl.Callback):
     Args:
         num_poems: poems sampled each validation, over all processes; 0 turns this off.
         temperature: sampling temperature (the same as the printed samples, so the figures describe them).
+        top_p: nucleus sampling's share of probability (1: every character), as the printed samples.
         max_length: characters at most per poem.
         seed: the random source, fixed so that successive figures differ only by what the model learned.
         check_tones: ``strict`` (every position a pattern fixes) or ``loose`` (2nd, 4th, 6th and the line ends).
@@ -39,12 +40,14 @@ class SampleQuality(pl.Callback):
         self,
         num_poems: int = 32,
         temperature: float = DEFAULT_TEMPERATURE,
+        top_p: float = DEFAULT_TOP_P,
         max_length: int = 80,
         seed: int = 4321,
         check_tones: Literal["strict", "loose"] = "strict",
     ) -> None:
         self.num_poems = num_poems
         self.temperature = temperature
+        self.top_p = top_p
         self.max_length = max_length
         self.seed = seed
         self.check_tones = check_tones
@@ -61,7 +64,14 @@ class SampleQuality(pl.Callback):
         rank, world_size = trainer.global_rank, trainer.world_size
         count = len(shard(self.num_poems, rank, world_size))
         poems = write_sample(
-            pl_module.net, vocabulary, None, count, self.temperature, self.seed + 100_003 * rank, self.max_length
+            pl_module.net,
+            vocabulary,
+            None,
+            count,
+            self.temperature,
+            self.seed + 100_003 * rank,
+            self.max_length,
+            top_p=self.top_p,
         )
         metrics = poem_quality(self._lines, check_tones=self.check_tones).to(pl_module.device)
         metrics.update(poems)

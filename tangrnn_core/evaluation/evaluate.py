@@ -19,7 +19,7 @@ from torchmetrics import MetricCollection
 
 from tangrnn_core.api import CONDITIONAL
 from tangrnn_core.data.forms import REGULAR_FORMS, Form, split_lines
-from tangrnn_core.decoding.request import FREE_MAX_LENGTH, PoemRequest
+from tangrnn_core.decoding.request import DEFAULT_TOP_P, FREE_MAX_LENGTH, PoemRequest
 from tangrnn_core.decoding.write import write_poems
 from tangrnn_core.errors import ConfigError
 from tangrnn_core.evaluation.metrics import (
@@ -90,6 +90,7 @@ def write_sample(
     temperature: float,
     seed: int,
     max_length: int = FREE_MAX_LENGTH,
+    top_p: float = DEFAULT_TOP_P,
 ) -> list[str]:
     """``count`` poems (free, or of ``form``), decoded in chunks of :data:`CHUNK`, each chunk seeded anew;
     ``max_length`` bounds free poems."""
@@ -99,6 +100,7 @@ def write_sample(
             form=form.value if form is not None else None,
             num_poems=min(CHUNK, count - start),
             temperature=temperature,
+            top_p=top_p,
             seed=seed + chunk,
             max_length=max_length,
         )
@@ -133,6 +135,7 @@ def run_evaluation(
     temperature: float,
     seed: int,
     check_tones: str = "strict",
+    top_p: float = DEFAULT_TOP_P,
 ) -> dict[str, Any]:
     """Computes the whole report of ``tangrnn evaluate`` (see :meth:`TangrnnTrainer.evaluate`)."""
     # Options are checked before the test loop, so that a typo costs no minutes of work.
@@ -140,6 +143,8 @@ def run_evaluation(
         raise ConfigError(f"--num_poems must be at least 1, got {num_poems}")
     if not math.isfinite(temperature) or temperature < 0:
         raise ConfigError(f"--temperature must be 0 or more, got {temperature}")
+    if not 0 < top_p <= 1:
+        raise ConfigError(f"--top_p must be in (0, 1], got {top_p}; 1 samples from every character")
     modes = sample_modes(form)
     if check_tones not in ("strict", "loose"):
         raise ConfigError(f"--check_tones must be strict or loose, got {check_tones!r}")
@@ -153,6 +158,7 @@ def run_evaluation(
             "num_poems": num_poems,
             "form": form or "free",
             "temperature": temperature,
+            "top_p": top_p,
             "seed": seed,
             "check_tones": check_tones,
         },
@@ -194,6 +200,7 @@ def run_evaluation(
             title=title if title and not vocabulary.unknown(title) else None,
             num_poems=1,
             temperature=temperature,
+            top_p=top_p,
             seed=seed + index,
         )
         bleu.update(write_poems(net, vocabulary, request), [text])
@@ -204,7 +211,7 @@ def run_evaluation(
     report["samples"] = {}
     for label, mode_form in modes:
         count = len(shard(num_poems, rank, world_size))
-        poems = write_sample(net, vocabulary, mode_form, count, temperature, seed + 100_003 * rank)
+        poems = write_sample(net, vocabulary, mode_form, count, temperature, seed + 100_003 * rank, top_p=top_p)
         metrics = poem_quality(lines, mode_form, check_tones).to(device)
         metrics.update(poems)
         values = {key: _round(value) for key, value in metrics.compute().items()}
@@ -251,7 +258,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"{test['poems']:,} poems, {test['characters']:,} characters)",
         f"BLEU-2       {bleu}",
         "",
-        f"poems written at temperature {settings['temperature']:g}, seed {settings['seed']} "
+        f"poems written at temperature {settings['temperature']:g}, top_p {settings.get('top_p', 1.0):g}, "
+        f"seed {settings['seed']} "
         f"(tones and rhyme of the regular ones, {settings['check_tones']} tones):",
     ]
     header = ("sample", "poems", "form", "distinct-1", "distinct-2", "copied lines", "poems w/ copy", "tones", "rhyme")

@@ -9,6 +9,8 @@ import math
 import pytest
 from conftest import assert_one_line_error, run_batch, tiny_config
 
+from tangrnn_core.decoding.request import DEFAULT_TEMPERATURE, DEFAULT_TOP_P
+
 RATES = ("form_rate", "distinct_1", "distinct_2", "copied_lines", "poems_with_copy")
 #: Rates of the poems in a regular form: None when a free sample has none.
 REGULAR_RATES = ("tone_rate", "rhyme_rate")
@@ -47,7 +49,8 @@ def test_json_report_has_every_figure_in_range(results):
     assert figures["settings"] == {
         "num_poems": 8,
         "form": "all",
-        "temperature": 0.8,
+        "temperature": DEFAULT_TEMPERATURE,
+        "top_p": DEFAULT_TOP_P,
         "seed": 1234,
         "check_tones": "strict",
     }

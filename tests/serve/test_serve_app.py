@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -10,6 +11,7 @@ from conftest import run_tangrnn
 from fastapi.testclient import TestClient
 from tiny_server import tiny_checkpoint
 
+from tangrnn_core.decoding.request import DEFAULT_TEMPERATURE
 from tangrnn_core.serve.app import Limits, create_app
 from tangrnn_core.serve.model import load_model
 from tangrnn_core.serve.schemas import SERVER_FIELDS, PoemsBody, request_fields
@@ -69,6 +71,12 @@ def test_openapi_lists_the_request_fields_of_generate(client):
 def test_body_defaults_are_the_requests():
     defaults = PoemsBody().model_dump()
     assert defaults == {field.name: field.default for field in request_fields()}
+
+
+def test_the_studio_starts_from_the_requests_temperature(client):
+    # The page sends its temperature field with every request, so its initial value is the studio's default.
+    field = re.search(r'<input id="temperature"[^>]*value="([^"]+)"', client.get("/").text)
+    assert field is not None and float(field.group(1)) == DEFAULT_TEMPERATURE
 
 
 def test_poems_come_with_the_checkers_report(client):

@@ -192,7 +192,9 @@ def test_form_on_random_logits_with_a_hand_loop(vocabulary):
 
 @pytest.mark.parametrize("num_beams", [1, 3])
 def test_the_forced_eos_step_is_not_decoded(net, vocabulary, num_beams):
-    request = PoemRequest(form="五绝", num_poems=8, temperature=1.5, seed=3, num_beams=num_beams, tones="strict")
+    request = PoemRequest(
+        form="五绝", num_poems=8, temperature=1.5, top_p=1.0, seed=3, num_beams=num_beams, tones="strict"
+    )
     plan = plan_request(vocabulary, request)
     assert plan.max_steps == 24  # 4 lines of 5 characters and a mark; the <eos> is forced
     with_eos_step = generate(

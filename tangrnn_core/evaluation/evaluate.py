@@ -20,6 +20,7 @@ from torchmetrics import MetricCollection
 from tangrnn_core.api import CONDITIONAL
 from tangrnn_core.data.forms import REGULAR_FORMS, Form, split_lines
 from tangrnn_core.decoding.request import DEFAULT_TOP_P, FREE_MAX_LENGTH, PoemRequest
+from tangrnn_core.decoding.sampling import check_sampling_options
 from tangrnn_core.decoding.write import write_poems
 from tangrnn_core.errors import ConfigError
 from tangrnn_core.evaluation.metrics import (
@@ -143,8 +144,7 @@ def run_evaluation(
         raise ConfigError(f"--num_poems must be at least 1, got {num_poems}")
     if not math.isfinite(temperature) or temperature < 0:
         raise ConfigError(f"--temperature must be 0 or more, got {temperature}")
-    if not 0 < top_p <= 1:
-        raise ConfigError(f"--top_p must be in (0, 1], got {top_p}; 1 samples from every character")
+    check_sampling_options(temperature, 0, top_p)  # the same words as generate's for top_p
     modes = sample_modes(form)
     if check_tones not in ("strict", "loose"):
         raise ConfigError(f"--check_tones must be strict or loose, got {check_tones!r}")

@@ -22,6 +22,7 @@ from tangrnn_core.data.vocab import SPECIALS, Vocabulary
 from tangrnn_core.decoding.request import PoemRequest
 from tangrnn_core.decoding.write import write_poems
 from tangrnn_core.errors import CheckpointError, ConfigError, TangrnnError
+from tangrnn_core.finetuning import TrainedModel, read_trained_model
 from tangrnn_core.losses import chunked_cross_entropy
 from tangrnn_core.metrics import TokenPerplexity
 from tangrnn_core.network import DEFAULT_ARCHITECTURE, build_architecture, check_vocabulary
@@ -167,6 +168,11 @@ class PoetryModel(pl.LightningModule):
             page faults of allocating them every step). ``0`` computes the full logits; architectures that do
             not opt in always do. The default, 512 rows, keeps a chunk's logits at 16 MB for a vocabulary of
             8,000 (fp32); see ``bench/output_layer.py``.
+        init_from: start training from this trained model's network weights instead of random ones
+            (fine-tuning): a bundled model's name (``tangrnn models``) or a checkpoint file. Its architecture and
+            sizes must be this model's (dropout rates may differ), and the data must be encoded with its
+            vocabulary (``data.vocabulary_from``, the same value). Read when ``fit`` starts; a resumed run
+            (``--ckpt_path``) continues from its own checkpoint instead.
     """
 
     def __init__(
@@ -179,6 +185,7 @@ class PoetryModel(pl.LightningModule):
         lr_scheduler: LRSchedulerCallable | None = WarmupCosine,
         nan_policy: Literal["stop", "skip"] = "stop",
         loss_chunk_size: int = 512,
+        init_from: str | None = None,
     ) -> None:
         super().__init__()
         if vocab_size <= len(SPECIALS):
@@ -197,6 +204,8 @@ class PoetryModel(pl.LightningModule):
                 f"model.loss_chunk_size must be 0 (off) or a positive number of rows, got {loss_chunk_size}"
             )
         self.loss_chunk_size = loss_chunk_size
+        self.init_from = init_from
+        self._starting_model: TrainedModel | None = None  # model.init_from, read when fit starts
         #: Training batches dropped for a non-finite loss (``nan_policy: skip``), kept across resumes.
         self.skipped_batches = 0
         self._forward_checked = False
@@ -219,6 +228,26 @@ class PoetryModel(pl.LightningModule):
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         if self.vocabulary is None and datamodule is not None and hasattr(datamodule, "vocabulary"):
             self.attach_vocabulary(datamodule.vocabulary)
+        if stage == "fit" and self.init_from is not None:
+            # Checked before anything is written; the weights are copied once a resumed run is ruled out.
+            self._starting_model = self._check_starting_model(self.init_from)
+
+    def on_fit_start(self) -> None:
+        starting, self._starting_model = self._starting_model, None
+        # Lightning has restored a resumed run by now: it continues from its own checkpoint instead.
+        if starting is not None and self.trainer.ckpt_path is None:
+            starting.load_network_weights(self.net)
+
+    def _check_starting_model(self, source: str) -> TrainedModel:
+        trained = read_trained_model(source, "model.init_from")
+        if self.vocabulary is not None and self.vocabulary != trained.vocabulary:
+            raise ConfigError(
+                f"model.init_from: the data's vocabulary ({len(self.vocabulary)} characters) is not that of "
+                f"{trained.path} ({len(trained.vocabulary)}); set data.vocabulary_from: {source}, so that every "
+                "character keeps its id"
+            )
+        trained.check_fits(self.net, self.architecture_name)
+        return trained
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.vocabulary is None:

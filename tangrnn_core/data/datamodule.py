@@ -101,6 +101,10 @@ class PoetryDataModule(pl.LightningDataModule):
         seed: seed of the batch order (the same on every process).
         predict_poems: how many poems ``tangrnn predict`` writes.
         cache_dir: where prepared data is cached (``null``: ``$TANGRNN_CACHE_DIR`` or ``~/.cache/tangrnn``).
+        vocabulary_from: encode the poems with this trained model's vocabulary instead of building one from the
+            training split: a bundled model's name (``tangrnn models``) or a checkpoint file. Set it with
+            ``model.init_from`` to fine-tune a model, so that every character keeps its id (characters the
+            model never saw become ``<unk>``).
     """
 
     def __init__(
@@ -122,6 +126,7 @@ class PoetryDataModule(pl.LightningDataModule):
         seed: int = 0,
         predict_poems: int = 8,
         cache_dir: str | None = None,
+        vocabulary_from: str | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -150,6 +155,10 @@ class PoetryDataModule(pl.LightningDataModule):
         self.seed = seed
         self.predict_poems = predict_poems
         self.prepared: PreparedCorpus = prepare(corpus, self.options, cache_dir)
+        if vocabulary_from is not None:
+            from tangrnn_core.finetuning import read_trained_model
+
+            self.use_vocabulary(read_trained_model(vocabulary_from, "data.vocabulary_from").vocabulary)
 
     @property
     def vocabulary(self) -> Vocabulary:

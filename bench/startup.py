@@ -4,7 +4,8 @@ Each command is a fresh process (``python -m tangrnn_core``, what the ``tangrnn`
 start-up of a shell shim such as pyenv's). Rounds interleave the commands, so that a busy spell of a noisy
 machine falls on all of them alike; the table gives min / median / max over the rounds. The baseline in the
 same run is the same ``generate`` through LightningCLI (``--trainer.accelerator cpu`` sends it there, as any
-trainer option does), and the floors are Python alone and ``import torch`` alone.
+trainer option does), the same with int8 weights (what ``--quantize auto`` takes from 16 poems: making them is
+part of the wait), and the floors are Python alone and ``import torch`` alone.
 
     python bench/startup.py                  # 7 rounds
     python bench/startup.py --rounds 15 --ckpt_path model.ckpt
@@ -33,6 +34,7 @@ def commands(ckpt_path: str | None) -> dict[str, list[str]]:
         "python -c 'import torch'": [sys.executable, "-c", "import torch"],
         "tangrnn check POEM": [*tangrnn, "check", POEM],
         "tangrnn generate --form 五绝": generate,
+        "same, --quantize int8": [*generate, "--quantize", "int8"],
         "same through LightningCLI": [*generate, "--trainer.accelerator", "cpu"],
     }
 

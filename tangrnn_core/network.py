@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
 from tangrnn_core.api import Architecture, TokenSpec
 from tangrnn_core.data.normalize import LINE_END_MARKS
 from tangrnn_core.data.vocab import SPECIALS, Vocabulary
@@ -36,7 +39,9 @@ DEFAULT_ARCHITECTURE = "lstm"
 NET_PREFIX = "net."
 
 
-def build_architecture(name: str, options: dict[str, Any] | None, tokens: TokenSpec) -> Architecture:
+def build_architecture(
+    name: str, options: dict[str, Any] | None, tokens: TokenSpec, initialise: bool = True
+) -> Architecture:
     """Resolves ``name`` (a plugin name or class path) and builds it with type-checked ``options``.
 
     Args:
@@ -44,6 +49,8 @@ def build_architecture(name: str, options: dict[str, Any] | None, tokens: TokenS
         options: the architecture's keyword arguments (``model.architecture_options``), checked against its
             signature's types by jsonargparse, as the configs are.
         tokens: what the network is told about the vocabulary.
+        initialise: ``False`` leaves the parameters as allocated instead of drawing them, for a caller that
+            loads every one of them next (:func:`network_from_checkpoint`).
 
     Raises:
         ConfigError: an option the architecture does not have, a value of the wrong type, or one it rejects.
@@ -72,9 +79,30 @@ def build_architecture(name: str, options: dict[str, Any] | None, tokens: TokenS
         ) from error
     kwargs = {key: value for key, value in parsed.as_dict().items() if key in known}
     try:
-        return cls(tokens, **kwargs)
+        if initialise:
+            return cls(tokens, **kwargs)
+        with _ParametersUndrawn():
+            return cls(tokens, **kwargs)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"architecture '{name}' rejected its options: {error}") from error
+
+
+class _ParametersUndrawn(TorchFunctionMode):
+    """Within it, ``torch.nn.init``'s functions leave parameters as allocated.
+
+    A network whose every parameter is loaded from a checkpoint next need not draw random ones first: for the
+    bundled model the draws are most of the network's construction, which ``tangrnn generate`` waits for before
+    its first poem. Only parameters are skipped (a strict ``load_state_dict`` then fills every one of them, or
+    fails); buffers, which a checkpoint may not hold, are initialised as the plugin says.
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204 (torch's protocol)
+        kwargs = kwargs or {}
+        if getattr(func, "__module__", None) == "torch.nn.init":
+            tensor = args[0] if args else kwargs.get("tensor")
+            if isinstance(tensor, nn.Parameter):
+                return tensor
+        return func(*args, **kwargs)
 
 
 def check_vocabulary(vocabulary: Vocabulary, vocab_size: int, tokens: TokenSpec) -> None:
@@ -135,7 +163,7 @@ def network_from_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> Tra
     architecture = hparams.get("architecture") or DEFAULT_ARCHITECTURE
     options = dict(hparams.get("architecture_options") or {})
     tokens = TokenSpec(vocab_size=vocab_size, line_end_ids=tuple(hparams.get("line_end_ids") or ()))
-    net = build_architecture(architecture, options, tokens)
+    net = build_architecture(architecture, options, tokens, initialise=False)  # every weight is loaded below
     vocabulary = Vocabulary(checkpoint["tangrnn"]["vocabulary"])
     check_vocabulary(vocabulary, vocab_size, net.tokens)
     # Weights may be stored in bf16 (the bundled model): decoding starts from fp32, as the LightningModule does.

@@ -179,10 +179,28 @@ def test_startup_bench_times_every_command_and_compares_the_two_ways():
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
-    for name in ("python -c pass", "import torch", "tangrnn check POEM", "tangrnn generate", "through LightningCLI"):
+    names = ("python -c pass", "import torch", "tangrnn check POEM", "tangrnn generate", "int8", "through LightningCLI")
+    for name in names:
         row = next(line for line in lines if name in line)
         assert len([token for token in row.split() if token.replace(".", "").isdigit()]) >= 3, row
     assert lines[-1].startswith("first poem: ") and "without Lightning" in lines[-1]
+
+
+def test_weights_choice_bench_times_each_format_with_its_making_and_names_auto():
+    command = [sys.executable, str(ROOT / "bench" / "weights_choice.py"), "--poems", "1,16", "--rounds", "1"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    header = next(line for line in result.stdout.splitlines() if line.split()[:1] == ["poems"])
+    formats = header.split()[1:-3]
+    assert formats[0] == "none" and set(formats) <= {"none", "int8", "bf16"}
+    rows = [line.split() for line in result.stdout.splitlines() if line.split()[:1] in (["1"], ["16"])]
+    assert [row[0] for row in rows] == ["1", "16"]
+    for row in rows:
+        seconds = [float(value) for value in row[1 : 1 + len(formats)]]
+        assert all(value > 0 for value in seconds)
+        assert row[-3] == formats[seconds.index(min(seconds))]  # the fastest column names the fastest
+        assert float(row[-1]) >= 1.0  # auto against the fastest
+    assert {row[-2] for row in rows} == {"int8" if "int8" in formats else "none"}
 
 
 def test_train_throughput_splits_the_step_into_network_and_loop():

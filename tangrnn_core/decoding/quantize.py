@@ -61,8 +61,9 @@ def int8_for_decoding(architecture: Architecture) -> Architecture:
     with warnings.catch_warnings():
         # torch announces that eager-mode quantization moves to torchao; it still ships and works in torch 2.x
         warnings.simplefilter("ignore")
+        # in place on a copy of our own: quantize_dynamic would otherwise copy the network a second time
         quantized = torch.ao.quantization.quantize_dynamic(
-            copy.deepcopy(architecture).eval(), QUANTIZED_TYPES, dtype=torch.qint8
+            copy.deepcopy(architecture).eval(), QUANTIZED_TYPES, dtype=torch.qint8, inplace=True
         )
     return quantized
 

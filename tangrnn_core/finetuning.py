@@ -17,7 +17,7 @@ from torch import nn
 from tangrnn_core.checkpoint_files import check_checkpoint, names_no_file
 from tangrnn_core.data.vocab import Vocabulary
 from tangrnn_core.errors import CheckpointError, ConfigError
-from tangrnn_core.network import NET_PREFIX
+from tangrnn_core.network import network_weights
 
 __all__ = ["TrainedModel", "read_trained_model"]
 
@@ -84,7 +84,7 @@ class TrainedModel:
         state = self.checkpoint.get("state_dict")
         if not isinstance(state, dict):
             raise CheckpointError(f"{self.option}: {self.path} holds no weights (state_dict); name another model")
-        return {key[len(NET_PREFIX) :]: value for key, value in state.items() if key.startswith(NET_PREFIX)}
+        return network_weights(state)
 
 
 def read_trained_model(source: str, option: str) -> TrainedModel:

@@ -28,6 +28,7 @@ __all__ = [
     "build_architecture",
     "check_vocabulary",
     "network_from_checkpoint",
+    "network_weights",
 ]
 
 #: Model options that checkpoints of older versions hold and this one no longer has (decoding settings moved to
@@ -140,6 +141,11 @@ class TrainedNetwork:
     vocabulary: Vocabulary
 
 
+def network_weights(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """The network's weights in a checkpoint's ``state_dict``, named as the network names them (no ``net.``)."""
+    return {key[len(NET_PREFIX) :]: value for key, value in state_dict.items() if key.startswith(NET_PREFIX)}
+
+
 def network_from_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> TrainedNetwork:
     """The network a checkpoint holds, rebuilt from its hyperparameters as ``PoetryModel`` builds it.
 
@@ -168,9 +174,8 @@ def network_from_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> Tra
     check_vocabulary(vocabulary, vocab_size, net.tokens)
     # Weights may be stored in bf16 (the bundled model): decoding starts from fp32, as the LightningModule does.
     state = {
-        key[len(NET_PREFIX) :]: value.float() if value.is_floating_point() else value
-        for key, value in checkpoint["state_dict"].items()
-        if key.startswith(NET_PREFIX)
+        name: value.float() if value.is_floating_point() else value
+        for name, value in network_weights(checkpoint["state_dict"]).items()
     }
     try:
         net.load_state_dict(state)

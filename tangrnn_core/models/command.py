@@ -46,7 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="the output of `tangrnn evaluate ... --output json` on this checkpoint, for the card",
     )
-    pack.add_argument("--trained_on", metavar="TEXT", help="hardware and time of the training, for the card")
+    pack.add_argument(
+        "--trained_on",
+        metavar="TEXT",
+        help="hardware and time of the training, for the card (of every stage, for a model fine-tuned from a "
+        "checkpoint file: its card names the model it started from, which must still be readable)",
+    )
     pack.add_argument("--force", action="store_true", help="replace existing files (never replaced otherwise)")
     return parser
 

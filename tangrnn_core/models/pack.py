@@ -132,10 +132,45 @@ def model_card(
         "packed": datetime.date.today().isoformat(),
         "license": LICENSE,
     }
+    start = _starting_model_card(hparams.get("init_from"), weights, trained_on)
+    if start is not None:
+        card["fine_tuned_from"] = start
+        card["data"] = _data_seen(data, start["data"])
     if evaluation is not None:
         card["test_perplexity"] = evaluation.get("test", {}).get("perplexity")
         card["evaluation"] = evaluation
     return card
+
+
+def _starting_model_card(source: str | None, weights: str, trained_on: str | None) -> dict[str, Any] | None:
+    """The card of the model a fine-tuned checkpoint started from (its ``model.init_from``), so that the packed
+    card tells every stage of the training: a bundled model's own card, or one made from the checkpoint file
+    (and, in turn, from the model that one started from). ``None`` for a model trained from scratch."""
+    if not source:
+        return None
+    from tangrnn_core.finetuning import read_trained_model
+
+    start = read_trained_model(str(source), "model.init_from (the model the checkpoint was fine-tuned from)")
+    bundled = (start.checkpoint.get("tangrnn") or {}).get("card")
+    if isinstance(bundled, dict):
+        return {key: value for key, value in bundled.items() if key not in ("evaluation", "license")}
+    card = model_card(start.checkpoint, start.path, str(source), weights, None, trained_on, _run_config(start.path))
+    del card["license"]
+    return card
+
+
+def _data_seen(own: dict[str, Any], start: dict[str, Any]) -> dict[str, Any]:
+    """The data options a fine-tuned model is scored with. When the fine-tuning kept to a subset of the forms
+    of the data it started from (everything else equal, so the splits, which follow poem ids, are the same),
+    its training split holds no poem the first stage's did not: the first stage's options then say what the
+    model saw (copied lines are looked for in all of it), with the fine-tuning's validation and test forms."""
+    keys = (set(own) | set(start)) - {"forms", "eval_forms", "min_count"}
+    forms, start_forms = own.get("forms"), start.get("forms")
+    subset = start_forms is None or (forms is not None and set(forms) <= set(start_forms))
+    if not subset or any(own.get(key) != start.get(key) for key in keys):
+        return own
+    scored = own.get("eval_forms") if own.get("eval_forms") is not None else forms
+    return {**start, "eval_forms": scored}
 
 
 def render_card(card: dict[str, Any]) -> str:
@@ -160,6 +195,7 @@ def render_card(card: dict[str, Any]) -> str:
         f"| data | {data} |",
         f"| training | {card['global_step']:,} steps ({card['epoch'] + 1} epochs begun){_duration(card.get('training_minutes'))}; "
         f"{card['trained_on'] or 'hardware not recorded'} |",
+        *_stages(card.get("fine_tuned_from")),
         f"| validation perplexity | {_figure(card['val_perplexity'])} (regular-form validation split) |",
         f"| test perplexity | {_figure(test)} (regular-form test split, measured once) |",
         f"| packed | {card['packed']} |",
@@ -173,7 +209,28 @@ def render_card(card: dict[str, Any]) -> str:
     if card.get("config"):
         dumped = yaml.safe_dump(card["config"], allow_unicode=True, sort_keys=False).rstrip()
         lines += ["", "## The training config", "", "```yaml", dumped, "```"]
+    start = card.get("fine_tuned_from")
+    while start is not None:
+        if start.get("config"):
+            dumped = yaml.safe_dump(start["config"], allow_unicode=True, sort_keys=False).rstrip()
+            lines += ["", f"## The training config of {start['name']} (the model it started from)", ""]
+            lines += ["```yaml", dumped, "```"]
+        start = start.get("fine_tuned_from")
     return "\n".join(lines) + "\n"
+
+
+def _stages(start: dict[str, Any] | None) -> list[str]:
+    """Table rows for the models a fine-tuned model started from, the nearest first."""
+    rows = []
+    while start is not None:
+        rows.append(
+            f"| fine-tuned from | {start['name']}: {start['global_step']:,} steps"
+            f"{_duration(start.get('training_minutes'))}, validation perplexity {_figure(start.get('val_perplexity'))}, "
+            f"test perplexity {_figure(start.get('test_perplexity'))}; "
+            f"{start.get('trained_on') or 'hardware not recorded'} |"
+        )
+        start = start.get("fine_tuned_from")
+    return rows
 
 
 def _duration(minutes: float | None) -> str:

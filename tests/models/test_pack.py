@@ -165,3 +165,63 @@ def test_training_minutes_follow_the_timer_across_resumed_runs(tmp_path):
     assert _training_minutes(resumed, tmp_path / "run" / "checkpoints" / "best.ckpt") == 181.5
     # Without a timer, the run's TensorBoard log decides; without one either, nothing is claimed.
     assert _training_minutes({}, tmp_path / "run" / "checkpoints" / "best.ckpt") is None
+
+
+def test_a_fine_tuned_model_s_card_tells_both_stages(checkpoint, tmp_path):
+    """A checkpoint fine-tuned from another (``model.init_from``) packs into a card that names the model it
+    started from with that one's steps, and is scored on the first stage's data with its own evaluation forms:
+    its training split holds every poem the fine-tuning saw, so copied lines are looked for in all of it."""
+    data = PoetryDataModule(
+        corpus=torch.load(checkpoint, weights_only=True)["datamodule_hyper_parameters"]["corpus"],
+        batch_size=16,
+        val_fraction=0.1,
+        test_fraction=0.1,
+        forms=["五绝"],
+        vocabulary_from=str(checkpoint),
+    )
+    model = PoetryModel(
+        vocab_size=data.vocab_size,
+        line_end_ids=data.line_end_ids,
+        architecture="lstm",
+        architecture_options={"embedding_size": 16, "hidden_size": 16, "num_layers": 1, "weight_dropout": 0.2},
+        init_from=str(checkpoint),
+    )
+    trainer = pl.Trainer(
+        max_steps=3, limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False
+    )
+    trainer.fit(model, datamodule=data)
+    tuned = tmp_path / "tuned" / "checkpoints" / "tuned.ckpt"
+    trainer.save_checkpoint(tuned)
+    (tmp_path / "tuned" / "config.yaml").write_text("data:\n  forms: [五绝]\n", encoding="utf-8")
+
+    result = run_batch(
+        {
+            "pack": {
+                "argv": ["models", "pack", "--ckpt_path", str(tuned), "--name", "tuned", "--output_dir", str(tmp_path)]
+            }
+        },
+        tmp_path,
+    )["pack"]
+    assert result.returncode == 0, result.stderr
+    card = torch.load(tmp_path / "tuned.pt", weights_only=True)["tangrnn"]["card"]
+    start = card["fine_tuned_from"]
+    assert card["global_step"] == 3 and start["global_step"] == 10 and start["name"] == str(checkpoint)
+    assert start["config"] == {"model": {"architecture": "lstm"}} and "fine_tuned_from" not in start
+    # the first stage's data (every form) with the fine-tuning's evaluation forms
+    assert card["data"]["forms"] is None and card["data"]["eval_forms"] == ["五绝"]
+    text = (tmp_path / "tuned.md").read_text(encoding="utf-8")
+    assert f"| fine-tuned from | {checkpoint}: 10 steps" in text
+    assert "## The training config of" in text and "forms:\n  - 五绝" in text
+
+
+def test_packing_a_fine_tuned_model_needs_the_model_it_started_from(checkpoint, tmp_path):
+    original = torch.load(checkpoint, weights_only=True)
+    original["hyper_parameters"]["init_from"] = str(tmp_path / "gone.ckpt")
+    orphan = tmp_path / "orphan.ckpt"
+    torch.save(original, orphan)
+    result = run_batch(
+        {"pack": {"argv": ["models", "pack", "--ckpt_path", str(orphan), "--output_dir", str(tmp_path / "o")]}},
+        tmp_path,
+    )["pack"]
+    assert_one_line_error(result, "model.init_from (the model the checkpoint was fine-tuned from)", "gone.ckpt")
+    assert not (tmp_path / "o").exists()

@@ -78,6 +78,13 @@ def main() -> None:
     parser.add_argument("--temperatures", type=float, nargs="+", default=[0.6, 0.7, 0.8, 0.9, 1.0])
     parser.add_argument("--top_p", type=float, nargs="+", default=[1.0, 0.9, 0.8])
     parser.add_argument("--form", default="free", help="free (no form imposed) or 五绝 七绝 五律 七律")
+    parser.add_argument(
+        "--no_repeat",
+        nargs="+",
+        choices=("false", "true"),
+        default=["false"],
+        help="generate's --no_repeat (no character twice in a poem) for each setting: false, true or both",
+    )
     parser.add_argument("--num_poems", type=int, default=256, help="poems per setting (default 256)")
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--min_distinct2", type=float, default=0.85)
@@ -99,29 +106,40 @@ def main() -> None:
     form = None if args.form == "free" else Form.parse(args.form).value
 
     rows = []
-    for temperature in args.temperatures:
-        for top_p in args.top_p:
-            request = PoemRequest(
-                form=form, num_poems=args.num_poems, temperature=temperature, top_p=top_p, seed=args.seed
-            )
-            poems = write_poems(generator.net, generator.vocabulary, request)
-            distinct, novelty, shape = DistinctN(2), Novelty(lines), FormCompliance(form)
-            for metric in (distinct, novelty, shape):
-                metric.update(poems)
-            log_probability = judge_log_probability(judge, poems)
-            copied = novelty.compute()
-            rows.append(
-                {
-                    "temperature": temperature,
-                    "top_p": top_p,
-                    "judge_nats": -log_probability,
-                    "judge_ppl": math.exp(-log_probability),
-                    "distinct_2": float(distinct.compute()),
-                    "copied_lines": float(copied["copied_lines"]),
-                    "form_rate": float(shape.compute()),
-                    "mean_chars": sum(map(len, poems)) / len(poems),
-                }
-            )
+    settings = [
+        (temperature, top_p, no_repeat == "true")
+        for temperature in args.temperatures
+        for top_p in args.top_p
+        for no_repeat in args.no_repeat
+    ]
+    for temperature, top_p, no_repeat in settings:
+        request = PoemRequest(
+            form=form,
+            num_poems=args.num_poems,
+            temperature=temperature,
+            top_p=top_p,
+            no_repeat=no_repeat,
+            seed=args.seed,
+        )
+        poems = write_poems(generator.net, generator.vocabulary, request)
+        distinct, novelty, shape = DistinctN(2), Novelty(lines), FormCompliance(form)
+        for metric in (distinct, novelty, shape):
+            metric.update(poems)
+        log_probability = judge_log_probability(judge, poems)
+        copied = novelty.compute()
+        rows.append(
+            {
+                "temperature": temperature,
+                "top_p": top_p,
+                "no_repeat": no_repeat,
+                "judge_nats": -log_probability,
+                "judge_ppl": math.exp(-log_probability),
+                "distinct_2": float(distinct.compute()),
+                "copied_lines": float(copied["copied_lines"]),
+                "form_rate": float(shape.compute()),
+                "mean_chars": sum(map(len, poems)) / len(poems),
+            }
+        )
     eligible = [r for r in rows if r["distinct_2"] >= args.min_distinct2 and r["copied_lines"] < args.max_copied]
     chosen = min(eligible, key=lambda r: r["judge_ppl"]) if eligible else None
 
@@ -129,12 +147,12 @@ def main() -> None:
         f"{args.num_poems} {args.form} poems per setting, seed {args.seed}; fluency under the judge {args.judge_ckpt_path}"
     )
     print(
-        f"{'temperature':>11}  {'top_p':>5}  {'judge ppl':>9}  {'nats/char':>9}  {'distinct-2':>10}  {'copied':>7}  {'form':>6}  {'chars':>5}"
+        f"{'temperature':>11}  {'top_p':>5}  {'no_repeat':>9}  {'judge ppl':>9}  {'nats/char':>9}  {'distinct-2':>10}  {'copied':>7}  {'form':>6}  {'chars':>5}"
     )
     for r in rows:
         mark = "  <- chosen" if r is chosen else ""
         print(
-            f"{r['temperature']:>11g}  {r['top_p']:>5g}  {r['judge_ppl']:>9.1f}  {r['judge_nats']:>9.3f}  "
+            f"{r['temperature']:>11g}  {r['top_p']:>5g}  {str(r['no_repeat']).lower():>9}  {r['judge_ppl']:>9.1f}  {r['judge_nats']:>9.3f}  "
             f"{r['distinct_2']:>10.3f}  {100 * r['copied_lines']:>6.2f}%  {100 * r['form_rate']:>5.1f}%  {r['mean_chars']:>5.1f}{mark}"
         )
     if chosen is None:

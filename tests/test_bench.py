@@ -134,14 +134,16 @@ def test_decoding_sweep_scores_each_setting_under_a_judge(tmp_path):
     command = [
         sys.executable, str(ROOT / "bench" / "decoding_sweep.py"), "--judge_ckpt_path", judge,
         "--temperatures", "0.7", "1.0", "--top_p", "0.9", "--num_poems", "8", "--form", "五绝",
-        "--output", str(tmp_path / "sweep.json"),
+        "--no_repeat", "false", "true", "--output", str(tmp_path / "sweep.json"),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     import json
 
     sweep = json.loads((tmp_path / "sweep.json").read_text(encoding="utf-8"))
-    assert [(row["temperature"], row["top_p"]) for row in sweep["rows"]] == [(0.7, 0.9), (1.0, 0.9)]
+    assert [(row["temperature"], row["top_p"], row["no_repeat"]) for row in sweep["rows"]] == [
+        (0.7, 0.9, False), (0.7, 0.9, True), (1.0, 0.9, False), (1.0, 0.9, True)
+    ]  # fmt: skip
     for row in sweep["rows"]:
         assert row["judge_ppl"] > 1 and 0 < row["distinct_2"] <= 1 and row["form_rate"] == 1.0
 

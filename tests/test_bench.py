@@ -222,3 +222,29 @@ def test_train_throughput_splits_the_step_into_network_and_loop():
     ]
     for row in cells:
         assert float(row[2].replace(",", "")) > 0  # characters per second
+
+
+def test_poets_reference_sets_real_poems_beside_the_model_s(tmp_path, small_corpus):
+    config = tmp_path / "data.yaml"
+    config.write_text(f"data:\n  corpus: {small_corpus}\n  val_fraction: 0.1\n  test_fraction: 0.1\n", encoding="utf-8")
+    command = [
+        sys.executable, str(ROOT / "bench" / "poets_reference.py"), "--num_poems", "6", "--draws", "2",
+        "--config", str(config),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line.split() for line in result.stdout.splitlines()[2:]]
+    assert [(row[0], row[1]) for row in rows] == [
+        (form, who) for form in ("五绝", "七绝", "五律", "七律") for who in ("poets", "model")
+    ]
+    for row in rows:
+        values = [float(cell) for cell in row[2:] if not cell.startswith("(")]
+        assert len(values) == 6 and all(0 <= value <= 1 for value in values)
+
+
+def test_repeats_leave_reduplication_alone():
+    sys.path.insert(0, str(ROOT / "bench"))
+    from poets_reference import repeats
+
+    assert repeats("青青河畔草，郁郁园中柳。") == (0, 10)
+    assert repeats("春风吹春草，明月照明河。") == (2, 10)

@@ -1,18 +1,21 @@
 """Training recipes side by side: validation perplexity against wall-clock minutes, the same budget for each.
 
 Each candidate is a config plus command-line overrides, trained with ``tangrnn fit`` exactly as a user would,
-one after the other so that they never share the cores. A short calibration run first measures the candidate's
-steps per second, so that its cosine schedule ends at the budget (``trainer.max_steps`` = rate x budget;
-``trainer.max_time`` stops it there in any case). Every candidate validates on the same poems: the regular-form
-validation split (splits follow poem ids; ``data.eval_forms`` keeps a model trained on every form scored on the
-regular ones). The test split is never touched here; select on these figures, then test the winner once.
+one after the other so that they never share the cores. Every candidate's cosine schedule follows the clock
+(``WarmupCosine``'s ``schedule_by: time``) and ``trainer.max_time`` ends it, so each one ends at its low
+learning rate when the budget does, however fast it steps; no speed is measured in advance (a calibration
+disturbed for a minute would plan a whole run wrong). Every candidate validates on the same poems: the
+regular-form validation split (splits follow poem ids; ``data.eval_forms`` keeps a model trained on every form
+scored on the regular ones). The test split is never touched here; select on these figures, then test the winner
+once.
 
 The table gives the validation perplexity each candidate had reached at a quarter, half, three quarters and
-all of the budget (the last validation at or before that minute), its best, and its steps; ``--output`` writes
-every curve as JSON.
+all of the budget (the last validation at or before that minute), its best, its steps and steps a second, and
+the machine's load while it trained (a candidate that shared the cores had less compute, and the table says
+so); ``--output`` writes every curve as JSON.
 
-    python bench/recipe_study.py --minutes 30                         # every candidate, 30 minutes each
-    python bench/recipe_study.py --minutes 30 --candidates reference awd-all
+    python bench/recipe_study.py --minutes 60                         # every candidate, an hour each
+    python bench/recipe_study.py --minutes 60 --candidates reference awd-all
     python bench/recipe_study.py --list                               # the candidates and what they change
 """
 
@@ -26,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,23 +124,6 @@ class LoadWatch:
         return statistics.median(self.samples), max(self.samples)
 
 
-def calibrate(candidate: Candidate, root: Path, steps: int, extra: list[str]) -> float:
-    """Steps per second of ``candidate`` on this machine, timed between two short runs (start-up cancels); a
-    first run of one step prepares the data, so that neither timed run pays for it."""
-    fit(candidate, root / "calibrate-warm-up", ["--trainer.max_steps", "1", "--trainer.limit_val_batches", "0", *extra])
-    timings = []
-    for count in (max(2, steps // 4), steps):
-        started = time.perf_counter()
-        fit(
-            candidate,
-            root / f"calibrate-{count}",
-            ["--trainer.max_steps", str(count), "--trainer.limit_val_batches", "0", *extra],
-        )
-        timings.append((count, time.perf_counter() - started))
-    (few, short), (many, long) = timings
-    return (many - few) / max(long - short, 1e-3)
-
-
 def fit(candidate: Candidate, folder: Path, extra: list[str]) -> None:
     command = [
         sys.executable, "-m", "tangrnn_core", "fit", *candidate.args(),
@@ -174,10 +159,9 @@ def at_minute(curve: list[tuple[float, int, float]], minute: float) -> float | N
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--minutes", type=float, default=30.0, help="training budget per candidate (default 30)")
+    parser.add_argument("--minutes", type=float, default=60.0, help="training budget per candidate (default 60)")
     parser.add_argument("--candidates", nargs="+", help="a subset by name (default: all; see --list)")
     parser.add_argument("--val_every", type=int, default=250, help="validate every N steps (default 250)")
-    parser.add_argument("--calibration_steps", type=int, default=40, help="steps of the speed calibration")
     parser.add_argument("--max_poems", type=int, help="train on the first N poems only (smoke tests)")
     parser.add_argument("--tiny", action="store_true", help="shrink every network to 16 units (smoke tests)")
     parser.add_argument(
@@ -212,31 +196,29 @@ def main() -> None:
     results = []
     cores = os.cpu_count() or 1
     for candidate in chosen:
-        with LoadWatch(interval=5.0) as calibration_load:
-            rate = calibrate(candidate, root / candidate.name, args.calibration_steps, extra)
-        steps = max(args.val_every, int(rate * budget * 60))
         hours, rest = divmod(int(budget * 60), 3600)
         with LoadWatch() as run_load:
             fit(
                 candidate,
                 root / candidate.name / "run",
                 [
-                    "--trainer.max_steps", str(steps),
+                    "--model.lr_scheduler.init_args.schedule_by", "time",
+                    "--trainer.max_steps", "-1",
                     "--trainer.max_time", f"00:{hours:02d}:{rest // 60:02d}:{rest % 60:02d}",
-                    "--trainer.val_check_interval", str(min(args.val_every, steps)),
+                    "--trainer.val_check_interval", str(args.val_every),
                     "--trainer.check_val_every_n_epoch", "null",
                     *extra,
                 ],
             )  # fmt: skip
         curve = read_curve(root / candidate.name / "run")
+        minutes, steps = (curve[-1][0], curve[-1][1]) if curve else (0.0, 0)
         results.append(
             {
                 "name": candidate.name,
                 "about": candidate.about,
-                "steps_per_second": rate,
-                "load_calibration": calibration_load.summary(),
+                "steps": steps,
+                "steps_per_second": steps / (minutes * 60) if minutes > 0 else 0.0,
                 "load_run": run_load.summary(),
-                "planned_steps": steps,
                 "curve": curve,
             }
         )
@@ -245,15 +227,14 @@ def main() -> None:
             file=sys.stderr,
             flush=True,
         )
-        for what, watch in (("speed calibration", calibration_load), ("run", run_load)):
-            median, _ = watch.summary()
-            if median > cores + 0.5:  # the run itself keeps every core busy: more than that is other work
-                print(
-                    f"warning: the machine was busy during {candidate.name}'s {what} (load {median:.1f} on {cores} "
-                    "cores): its minutes are not the same compute as a quiet run's",
-                    file=sys.stderr,
-                    flush=True,
-                )
+        median, _ = run_load.summary()
+        if median > cores + 0.5:  # the run itself keeps every core busy: more than that is other work
+            print(
+                f"warning: the machine was busy during {candidate.name}'s run (load {median:.1f} on {cores} "
+                "cores): its minutes are not the same compute as a quiet run's",
+                file=sys.stderr,
+                flush=True,
+            )
 
     quarters = [budget * q for q in (0.25, 0.5, 0.75, 1.0)]
     header = ["candidate", "steps/s", "steps", *(f"ppl@{m:g}min" for m in quarters), "best", "best at", "load"]
@@ -265,7 +246,7 @@ def main() -> None:
             [
                 result["name"],
                 f"{result['steps_per_second']:.2f}",
-                str(curve[-1][1] if curve else 0),
+                str(result["steps"]),
                 *(_figure(at_minute(curve, minute)) for minute in quarters),
                 _figure(best[2] if best else None),
                 f"{best[0]:.0f} min" if best else "-",

@@ -102,7 +102,7 @@ def test_generate_throughput_bench_measures_batch_sizes_side_by_side():
 def test_recipe_study_trains_a_candidate_and_tabulates_its_curve(tmp_path):
     command = [
         sys.executable, str(ROOT / "bench" / "recipe_study.py"), "--minutes", "0.15", "--candidates", "awd-all",
-        "--tiny", "--max_poems", "300", "--calibration_steps", "4", "--val_every", "2",
+        "--tiny", "--max_poems", "300", "--val_every", "2",
         "--output", str(tmp_path / "curves.json"), "--root", str(tmp_path / "runs"),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
@@ -115,7 +115,10 @@ def test_recipe_study_trains_a_candidate_and_tabulates_its_curve(tmp_path):
 
     (curve,) = json.loads((tmp_path / "curves.json").read_text(encoding="utf-8"))
     assert curve["name"] == "awd-all" and len(curve["curve"]) >= 1
-    assert len(curve["load_run"]) == 2 and len(curve["load_calibration"]) == 2
+    assert len(curve["load_run"]) == 2 and curve["steps"] == curve["curve"][-1][1]
+    # the cosine followed the clock, with no step limit: the budget alone ended the run
+    config = (tmp_path / "runs" / "awd-all" / "run" / "lightning_logs" / "version_0" / "config.yaml").read_text()
+    assert "schedule_by: time" in config and "max_steps: -1" in config
     assert all(ppl > 1 for _, _, ppl in curve["curve"])
 
 

@@ -14,27 +14,33 @@ from tangrnn_core.models.pack import pack_model, read_evaluation
 from tangrnn_core.module import PoetryModel
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, small_corpus):
-    """A small tied LSTM trained for a few steps, saved as `tangrnn fit` saves it (with its data options)."""
-    tmp = tmp_path_factory.mktemp("pack")
-    data = PoetryDataModule(
-        corpus=str(small_corpus), batch_size=16, val_fraction=0.1, test_fraction=0.1, eval_forms=["五绝", "七绝"]
-    )
+def train_and_save(data, run, steps, config_yaml, **model_options):
+    """A tiny tied LSTM trained ``steps`` steps on ``data``, saved as `tangrnn fit` saves it (with its data
+    options) in ``run/checkpoints/``, with ``config_yaml`` as the run's config.yaml; returns the checkpoint."""
     model = PoetryModel(
         vocab_size=data.vocab_size,
         line_end_ids=data.line_end_ids,
         architecture="lstm",
         architecture_options={"embedding_size": 16, "hidden_size": 16, "num_layers": 1, "weight_dropout": 0.2},
+        **model_options,
     )
     trainer = pl.Trainer(
-        max_steps=10, limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False
+        max_steps=steps, limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False
     )
     trainer.fit(model, datamodule=data)
-    path = tmp / "run" / "checkpoints" / "model.ckpt"
+    path = run / "checkpoints" / "model.ckpt"
     trainer.save_checkpoint(path)
-    (tmp / "run" / "config.yaml").write_text("model:\n  architecture: lstm\n", encoding="utf-8")
+    (run / "config.yaml").write_text(config_yaml, encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, small_corpus):
+    """A small tied LSTM trained for a few steps, saved as `tangrnn fit` saves it (with its data options)."""
+    data = PoetryDataModule(
+        corpus=str(small_corpus), batch_size=16, val_fraction=0.1, test_fraction=0.1, eval_forms=["五绝", "七绝"]
+    )
+    return train_and_save(data, tmp_path_factory.mktemp("pack") / "run", 10, "model:\n  architecture: lstm\n")
 
 
 def test_pack_keeps_what_decoding_needs_and_drops_the_rest(checkpoint, tmp_path):
@@ -179,20 +185,7 @@ def test_a_fine_tuned_model_s_card_tells_both_stages(checkpoint, tmp_path):
         forms=["五绝"],
         vocabulary_from=str(checkpoint),
     )
-    model = PoetryModel(
-        vocab_size=data.vocab_size,
-        line_end_ids=data.line_end_ids,
-        architecture="lstm",
-        architecture_options={"embedding_size": 16, "hidden_size": 16, "num_layers": 1, "weight_dropout": 0.2},
-        init_from=str(checkpoint),
-    )
-    trainer = pl.Trainer(
-        max_steps=3, limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False
-    )
-    trainer.fit(model, datamodule=data)
-    tuned = tmp_path / "tuned" / "checkpoints" / "tuned.ckpt"
-    trainer.save_checkpoint(tuned)
-    (tmp_path / "tuned" / "config.yaml").write_text("data:\n  forms: [五绝]\n", encoding="utf-8")
+    tuned = train_and_save(data, tmp_path / "tuned", 3, "data:\n  forms: [五绝]\n", init_from=str(checkpoint))
 
     result = run_batch(
         {

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+from pathlib import Path
 
 from tangrnn_core.data.forms import REGULAR_FORMS, split_lines
 from tangrnn_core.decoding.request import DEFAULT_TEMPERATURE, DEFAULT_TOP_P
@@ -66,6 +67,7 @@ def main() -> None:
 
     from tangrnn_core.checkpoint_files import check_checkpoint
     from tangrnn_core.data.datamodule import PoetryDataModule
+    from tangrnn_core.models.pack import DATA_KEYS
     from tangrnn_core.network import network_from_checkpoint
 
     if args.ckpt_path is None:
@@ -78,11 +80,11 @@ def main() -> None:
     if args.config:
         import yaml
 
-        options = (yaml.safe_load(open(args.config, encoding="utf-8")) or {}).get("data") or {}
+        options = (yaml.safe_load(Path(args.config).read_text(encoding="utf-8")) or {}).get("data") or {}
     else:
         options = dict(checkpoint.get("datamodule_hyper_parameters") or {})
-    keep = ("corpus", "script", "forms", "min_chars", "max_chars", "val_fraction", "test_fraction", "min_count")
-    data = PoetryDataModule(**{key: options[key] for key in keep if key in options})
+    # The options that decide which poems are in which split, as a bundled model's card records them.
+    data = PoetryDataModule(**{key: options[key] for key in DATA_KEYS if key in options})
     data.setup("fit")
     train = data.split("train")
     by_form: dict[str, list[str]] = {}

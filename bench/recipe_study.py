@@ -195,8 +195,8 @@ def main() -> None:
     budget = args.minutes
     results = []
     cores = os.cpu_count() or 1
+    hours, rest = divmod(int(budget * 60), 3600)
     for candidate in chosen:
-        hours, rest = divmod(int(budget * 60), 3600)
         with LoadWatch() as run_load:
             fit(
                 candidate,

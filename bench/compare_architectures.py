@@ -11,12 +11,21 @@ test perplexity; the share of unconstrained samples in a regular form (五绝 �
 whose tones fit a pattern strictly and whose rhymes keep to one 平声 group; distinct-2; and the share of sampled
 lines copied from the training split.
 
+Minutes are equal compute only on the same kind of machine, so the table is headed by the machine (CPU and its
+bf16/int8 flags), the precision and torch's version, and a ``load`` column gives the load average while each
+plugin trained. Seven plugins at 30 minutes take about four hours of two cores, longer than a machine is kept:
+``--record FILE`` appends each plugin's row to FILE the moment it finishes, so the comparison can grow over
+several sessions on machines of one kind, and ``--report FILE`` prints the record's tables, one per kind of
+machine, precision and budget; the repository's record goes in ``bench/results/compare_architectures.json``.
+
 Not comparable, and marked so: an infilling network's perplexity is over masked characters seen from both sides
 (an easier task than predicting the next character), and it fills the layout of a regular form it is given, so
 its form rate is 100% by construction.
 
-    python bench/compare_architectures.py                    # every built-in plugin, 4 minutes each
-    python bench/compare_architectures.py --minutes 1 --plugins lstm gru
+    python bench/compare_architectures.py                    # every built-in plugin, 30 minutes each
+    python bench/compare_architectures.py --minutes 4 --plugins lstm gru
+    python bench/compare_architectures.py --plugins rnn lstm --record bench/results/compare_architectures.json
+    python bench/compare_architectures.py --report bench/results/compare_architectures.json
 """
 
 from __future__ import annotations
@@ -29,6 +38,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import record
+from machine import LoadWatch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -111,6 +123,7 @@ def run_one(name: str, minutes: float, num_poems: int, root: Path) -> dict:
     free = report["samples"]["free"]
     return {
         "plugin": name,
+        "precision": str(trainer.precision),
         "parameters": sum(p.numel() for p in model.net.parameters()),
         "steps": trainer.global_step,
         "chars_per_s": speed.characters / max(speed.seconds, 1e-9),
@@ -131,37 +144,57 @@ def _percent(value) -> str:
 def table(rows: list[dict], minutes: float) -> str:
     header = (
         "| plugin | parameters | train chars/s | steps | test ppl | regular form | tones (strict) | rhyme | "
-        "distinct-2 | copied lines |"
+        "distinct-2 | copied lines | load |"
     )
-    lines = [header, "|" + "---|" * 10]
+    lines = [header, "|" + "---|" * 11]
     for row in rows:
         if "error" in row:
-            lines.append(f"| {row['plugin']} | failed: {row['error']} |" + " |" * 8)
+            lines.append(f"| {row['plugin']} | failed: {row['error']} |" + " |" * 9)
             continue
         mark = " *" if row["masked"] else ""
         lines.append(
             f"| {row['plugin']} | {row['parameters'] / 1e6:.2f} M | {row['chars_per_s']:,.0f} | {row['steps']} | "
             f"{row['perplexity']:.1f}{mark} | {_percent(row['form_rate'])}{mark} | {_percent(row['tone_rate'])} | "
-            f"{_percent(row['rhyme_rate'])} | {row['distinct_2']:.2f} | {_percent(row['copied_lines'])} |"
+            f"{_percent(row['rhyme_rate'])} | {row['distinct_2']:.2f} | {_percent(row['copied_lines'])} | "
+            "{:.1f}/{:.1f} |".format(*row["load_run"])
         )
     lines.append("")
     lines.append(
         f"{minutes:g} minutes of training each; tones, rhyme: shares of the regular-form samples. "
-        "* not comparable: masked-character perplexity, and a regular layout given to fill."
+        "* not comparable: masked-character perplexity, and a regular layout given to fill. "
+        "load: the 1-minute load average while it trained, median/highest (above the cores: shared)."
     )
     return "\n".join(lines)
 
 
+def report(path: Path) -> None:
+    """Prints the record's tables, one for each kind of machine, precision, budget and sample count."""
+    for (*_, minutes, _), rows in record.grouped(
+        record.read(path), "machine", "precision", "minutes", "num_poems"
+    ).items():
+        print(f"\n{record.heading(rows)}")
+        print(table(rows, minutes))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--minutes", type=float, default=4.0, help="training time of each plugin")
+    parser.add_argument("--minutes", type=float, default=30.0, help="training time of each plugin (default 30)")
     parser.add_argument("--plugins", nargs="*", help="plugin names (default: every built-in one)")
     parser.add_argument(
         "--num-poems", type=int, default=100, help="unconstrained samples per plugin (and test poems continued)"
     )
+    parser.add_argument(
+        "--record", type=Path, help="append each plugin's row, machine and date to this JSON record as it finishes"
+    )
+    parser.add_argument("--report", type=Path, help="print the tables of a record and exit (no training)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # child mode: one plugin, a JSON row on stdout
     parser.add_argument("--root", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.report:
+        if not args.report.is_file():
+            parser.error(f"no record at {args.report}: give the file a run wrote with --record")
+        report(args.report)
+        return
     if args.one:
         row = run_one(args.one, args.minutes, args.num_poems, Path(args.root))
         print("ROW " + json.dumps(row))
@@ -182,14 +215,28 @@ def main() -> None:
                 "--root",
                 root,
             ]
-            result = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+            started = time.time()
+            with LoadWatch() as load:
+                result = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
             found = [line[4:] for line in result.stdout.splitlines() if line.startswith("ROW ")]
             if result.returncode != 0 or not found:
                 last = (result.stderr.strip().splitlines() or ["no output"])[-1]
                 rows.append({"plugin": name, "error": last[:120]})
             else:
-                rows.append(json.loads(found[-1]))
+                row = json.loads(found[-1])
+                row.update(
+                    minutes=args.minutes,
+                    num_poems=args.num_poems,
+                    load_run=list(load.summary()),
+                    **record.stamp(started),
+                )
+                rows.append(row)
+                if args.record:
+                    record.append(args.record, row)
             print(f"{name}: done", file=sys.stderr, flush=True)
+    measured = [row for row in rows if "error" not in row]
+    if measured:
+        print(record.heading(measured))
     print(table(rows, args.minutes))
 
 

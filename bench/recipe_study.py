@@ -14,8 +14,16 @@ all of the budget (the last validation at or before that minute), its best, its 
 the machine's load while it trained (a candidate that shared the cores had less compute, and the table says
 so); ``--output`` writes every curve as JSON.
 
+Two cores take about seven hours for the seven candidates at an hour each, longer than a machine is kept, so
+``--record FILE`` appends each candidate's curve to FILE the moment it finishes, with the machine (CPU, its
+bf16 and int8 flags), the precision the run chose, torch's version and the date; the repository's record is
+``bench/results/recipe_study.json``. ``--report FILE`` prints that record's tables without training: one
+per kind of machine, precision and budget, since minutes are only comparable on the same kind, with a second
+table at equal steps, which shows how much a bigger network learns per step whatever its speed.
+
     python bench/recipe_study.py --minutes 60                         # every candidate, an hour each
-    python bench/recipe_study.py --minutes 60 --candidates reference awd-all
+    python bench/recipe_study.py --minutes 60 --candidates reference awd-all --record bench/results/recipe_study.json
+    python bench/recipe_study.py --report bench/results/recipe_study.json
     python bench/recipe_study.py --list                               # the candidates and what they change
 """
 
@@ -24,13 +32,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import record
+from machine import LoadWatch, cpu
 
 REPO = Path(__file__).resolve().parents[1]
 REGULAR = "[五绝, 七绝, 五律, 七律]"
@@ -95,35 +105,6 @@ CANDIDATES = [
 ]
 
 
-class LoadWatch:
-    """Samples the machine's 1-minute load average while a candidate trains: the study's budgets are wall-clock
-    minutes, so a run that shared the cores with other work had less compute, and the table says so."""
-
-    def __init__(self, interval: float = 15.0) -> None:
-        self.interval = interval
-        self.samples: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while True:
-            self.samples.append(os.getloadavg()[0])
-            if self._stop.wait(self.interval):
-                return
-
-    def __enter__(self) -> LoadWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def summary(self) -> tuple[float, float]:
-        """The median and the highest load seen."""
-        return statistics.median(self.samples), max(self.samples)
-
-
 def fit(candidate: Candidate, folder: Path, extra: list[str]) -> None:
     command = [
         sys.executable, "-m", "tangrnn_core", "fit", *candidate.args(),
@@ -157,6 +138,97 @@ def at_minute(curve: list[tuple[float, int, float]], minute: float) -> float | N
     return reached[-1] if reached else None
 
 
+def run_precision(folder: Path) -> str:
+    """The precision a run trained in, as its saved config has it (chosen by the hardware when none was set)."""
+    import yaml
+
+    for saved in sorted(folder.glob("**/config.yaml")):
+        trainer = (yaml.safe_load(saved.read_text(encoding="utf-8")) or {}).get("trainer") or {}
+        if trainer.get("precision") is not None:
+            return str(trainer["precision"])
+    return "unknown"
+
+
+def result_of(
+    candidate: Candidate,
+    folder: Path,
+    budget: float,
+    started: float,
+    load: tuple[float, float],
+    extra: list[str],
+) -> dict[str, object]:
+    """One candidate's run as the record keeps it: its curve and everything that decides what its minutes mean.
+
+    Args:
+        candidate: the recipe that trained.
+        folder: the run's folder (its TensorBoard log and saved config).
+        budget: the minutes it was given.
+        started: when it started, seconds since the epoch.
+        load: the median and highest load average while it trained.
+        extra: the options every candidate of the study was given (a smaller corpus, tiny networks, a precision),
+            so that a smoke test's run never shares a table with real ones.
+    """
+    curve = read_curve(folder)
+    minutes, steps = (curve[-1][0], curve[-1][1]) if curve else (0.0, 0)
+    return {
+        "name": candidate.name,
+        "about": candidate.about,
+        "minutes": budget,
+        **record.stamp(started),
+        "precision": run_precision(folder),
+        "steps": steps,
+        "steps_per_second": steps / (minutes * 60) if minutes > 0 else 0.0,
+        "load_run": list(load),
+        "study_options": extra,
+        "curve": curve,
+    }
+
+
+def print_tables(results: list[dict], budget: float, cores: int) -> None:
+    """The study's tables: perplexity at each quarter of the budget, then at steps every candidate reached."""
+    quarters = [budget * q for q in (0.25, 0.5, 0.75, 1.0)]
+    header = ["candidate", "steps/s", "steps", *(f"ppl@{m:g}min" for m in quarters), "best", "best at", "load"]
+    rows = [header]
+    for result in results:
+        curve = result["curve"]
+        best = min(curve, key=lambda point: point[2]) if curve else None
+        rows.append(
+            [
+                result["name"],
+                f"{result['steps_per_second']:.2f}",
+                str(result["steps"]),
+                *(_figure(at_minute(curve, minute)) for minute in quarters),
+                _figure(best[2] if best else None),
+                f"{best[0]:.0f} min" if best else "-",
+                "{:.1f}/{:.1f}".format(*result["load_run"]),
+            ]
+        )
+    print(f"validation perplexity (regular-form validation split) against minutes of training, {budget:g} min each")
+    print(f"load: the 1-minute load average during the run, median/highest, on {cores} cores (above {cores}: shared)")
+    _print_rows(rows)
+    shared = sorted(set.intersection(*(set(step for _, step, _ in r["curve"]) for r in results))) if results else []
+    if len(results) > 1 and shared:
+        columns = shared[:: max(1, len(shared) // 6)][-6:]
+        rows = [["candidate", *(f"step {step:,}" for step in columns)]]
+        for result in results:
+            at_step = {step: ppl for _, step, ppl in result["curve"]}
+            rows.append([result["name"], *(_figure(at_step[step]) for step in columns)])
+        print("the same runs at equal steps (what each learns per step, whatever its speed)")
+        _print_rows(rows)
+
+
+def report(path: Path) -> None:
+    """Prints the record's tables, one for each kind of machine, precision, budget and study options, in the
+    order the record has them."""
+    for (*_, budget, options), results in record.grouped(
+        record.read(path), "machine", "precision", "minutes", "study_options"
+    ).items():
+        print(f"\n{record.heading(results)}")
+        if options:
+            print(f"study options: {options}")
+        print_tables(results, budget, results[0]["cores"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=60.0, help="training budget per candidate (default 60)")
@@ -168,10 +240,19 @@ def main() -> None:
         "--precision", default=None, help="trainer.precision for every candidate (default: each config's)"
     )
     parser.add_argument("--output", type=Path, help="write every curve as JSON here")
+    parser.add_argument(
+        "--record", type=Path, help="append each candidate's curve and machine to this JSON record as it finishes"
+    )
+    parser.add_argument("--report", type=Path, help="print the tables of a record and exit (no training)")
     parser.add_argument("--root", type=Path, help="where runs are written (default: a temporary folder)")
     parser.add_argument("--list", action="store_true", help="list the candidates and exit")
     args = parser.parse_args()
 
+    if args.report:
+        if not args.report.is_file():
+            parser.error(f"no record at {args.report}: give the file a run wrote with --record")
+        report(args.report)
+        return
     chosen = CANDIDATES
     if args.candidates:
         known = {c.name: c for c in CANDIDATES}
@@ -197,6 +278,7 @@ def main() -> None:
     cores = os.cpu_count() or 1
     hours, rest = divmod(int(budget * 60), 3600)
     for candidate in chosen:
+        started = time.time()
         with LoadWatch() as run_load:
             fit(
                 candidate,
@@ -210,18 +292,11 @@ def main() -> None:
                     *extra,
                 ],
             )  # fmt: skip
-        curve = read_curve(root / candidate.name / "run")
-        minutes, steps = (curve[-1][0], curve[-1][1]) if curve else (0.0, 0)
-        results.append(
-            {
-                "name": candidate.name,
-                "about": candidate.about,
-                "steps": steps,
-                "steps_per_second": steps / (minutes * 60) if minutes > 0 else 0.0,
-                "load_run": run_load.summary(),
-                "curve": curve,
-            }
-        )
+        result = result_of(candidate, root / candidate.name / "run", budget, started, run_load.summary(), extra)
+        results.append(result)
+        if args.record:
+            record.append(args.record, result)
+        curve = result["curve"]
         print(
             f"{candidate.name}: {len(curve)} validations, last {curve[-1] if curve else None}",
             file=sys.stderr,
@@ -236,34 +311,20 @@ def main() -> None:
                 flush=True,
             )
 
-    quarters = [budget * q for q in (0.25, 0.5, 0.75, 1.0)]
-    header = ["candidate", "steps/s", "steps", *(f"ppl@{m:g}min" for m in quarters), "best", "best at", "load"]
-    rows = [header]
-    for result in results:
-        curve = result["curve"]
-        best = min(curve, key=lambda point: point[2]) if curve else None
-        rows.append(
-            [
-                result["name"],
-                f"{result['steps_per_second']:.2f}",
-                str(result["steps"]),
-                *(_figure(at_minute(curve, minute)) for minute in quarters),
-                _figure(best[2] if best else None),
-                f"{best[0]:.0f} min" if best else "-",
-                "{:.1f}/{:.1f}".format(*result["load_run"]),
-            ]
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    print(f"validation perplexity (regular-form validation split) against minutes of training, {budget:g} min each")
-    print(f"load: the 1-minute load average during the run, median/highest, on {cores} cores (above {cores}: shared)")
+    print(f"{cpu()}, precision {', '.join(sorted(set(str(r['precision']) for r in results)))}")
+    print_tables(results, budget, cores)
+    if args.output:
+        args.output.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def _print_rows(rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print(
             "  ".join(
                 cell.ljust(width) if i == 0 else cell.rjust(width) for i, (cell, width) in enumerate(zip(row, widths))
             )
         )
-    if args.output:
-        args.output.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 def _figure(value: float | None) -> str:

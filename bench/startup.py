@@ -14,13 +14,14 @@ part of the wait), and the floors are Python alone and ``import torch`` alone.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import statistics
 import subprocess
 import sys
 import time
 import unicodedata
+
+from machine import cpu
 
 POEM = "床前明月光，疑是地上霜。举头望明月，低头思故乡。"
 
@@ -52,23 +53,6 @@ def run_once(command: list[str]) -> tuple[float | None, float]:
     if process.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(command)} failed ({process.returncode}): {stderr.decode().strip()[-300:]}")
     return first_at, ended
-
-
-def cpu() -> str:
-    name = platform.processor() or platform.machine()
-    flags: list[str] = []
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name") and name in ("", platform.machine()):
-                    name = line.split(":", 1)[1].strip()
-                if line.startswith("flags"):
-                    present = set(line.split(":", 1)[1].split())
-                    flags = [f for f in ("avx2", "avx512_bf16", "avx512_vnni", "amx_bf16") if f in present]
-                    break
-    except OSError:
-        pass
-    return f"{name}, {os.cpu_count()} cores ({' '.join(flags) or 'flags unknown'})"
 
 
 def pad(text: str, width: int) -> str:

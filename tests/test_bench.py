@@ -99,27 +99,116 @@ def test_generate_throughput_bench_measures_batch_sizes_side_by_side():
     assert all(float(row[-3].replace(",", "")) > 0 for row in rows)  # poems per second
 
 
-def test_recipe_study_trains_a_candidate_and_tabulates_its_curve(tmp_path):
+def test_recipe_study_trains_candidates_records_them_and_tabulates_their_curves(tmp_path):
+    record = tmp_path / "record.json"
     command = [
-        sys.executable, str(ROOT / "bench" / "recipe_study.py"), "--minutes", "0.15", "--candidates", "awd-all",
-        "--tiny", "--max_poems", "300", "--val_every", "2",
-        "--output", str(tmp_path / "curves.json"), "--root", str(tmp_path / "runs"),
+        sys.executable, str(ROOT / "bench" / "recipe_study.py"), "--minutes", "0.15",
+        "--candidates", "awd-all", "awd-all-batch128", "--tiny", "--max_poems", "300", "--val_every", "2",
+        "--output", str(tmp_path / "curves.json"), "--root", str(tmp_path / "runs"), "--record", str(record),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    row = next(line.split() for line in result.stdout.splitlines() if line.startswith("awd-all"))
+    assert re.search(r"cores \((avx2|flags unknown)", result.stdout.splitlines()[0])  # the machine, named
+    row = next(line.split() for line in result.stdout.splitlines() if line.startswith("awd-all "))
     assert float(row[1]) > 0 and int(row[2]) >= 2  # steps per second, steps trained
     median, highest = map(float, row[-1].split("/"))  # the load average while it trained
     assert 0 <= median <= highest
+    assert "at equal steps" in result.stdout
     import json
 
-    (curve,) = json.loads((tmp_path / "curves.json").read_text(encoding="utf-8"))
-    assert curve["name"] == "awd-all" and len(curve["curve"]) >= 1
+    curves = json.loads((tmp_path / "curves.json").read_text(encoding="utf-8"))
+    assert [curve["name"] for curve in curves] == ["awd-all", "awd-all-batch128"]
+    curve = curves[0]
+    assert len(curve["curve"]) >= 1 and all(ppl > 1 for _, _, ppl in curve["curve"])
     assert len(curve["load_run"]) == 2 and curve["steps"] == curve["curve"][-1][1]
+    assert curve["precision"] in ("32-true", "bf16-mixed") and curve["minutes"] == 0.15
     # the cosine followed the clock, with no step limit: the budget alone ended the run
     config = (tmp_path / "runs" / "awd-all" / "run" / "lightning_logs" / "version_0" / "config.yaml").read_text()
     assert "schedule_by: time" in config and "max_steps: -1" in config
-    assert all(ppl > 1 for _, _, ppl in curve["curve"])
+    # the record holds what --output holds, and its report prints the same table from it, without training
+    assert json.loads(record.read_text(encoding="utf-8")) == curves
+    shown = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "recipe_study.py"), "--report", str(record)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    assert "study options: --data.max_poems 300" in shown.stdout
+    assert next(line.split() for line in shown.stdout.splitlines() if line.startswith("awd-all ")) == row
+
+
+def test_recipe_study_report_keeps_machines_and_budgets_apart(tmp_path):
+    def run(name, machine, precision, minutes, curve):
+        return {
+            "name": name, "about": "", "minutes": minutes, "date": "2026-12-03 15:20 UTC", "machine": machine,
+            "cores": 2, "precision": precision, "torch": "2.13.0+cpu", "steps": curve[-1][1],
+            "steps_per_second": curve[-1][1] / (curve[-1][0] * 60), "load_run": [2.0, 2.1], "study_options": [],
+            "curve": curve,
+        }  # fmt: skip
+
+    import json
+
+    avx2, bf16 = "AMD EPYC, 2 cores (avx2)", "AMD EPYC, 2 cores (avx2 avx512_bf16 avx512_vnni)"
+    record = tmp_path / "record.json"
+    record.write_text(
+        json.dumps(
+            [
+                run("awd-all", avx2, "32-true", 60, [[20, 999, 150.0], [40, 1999, 110.0], [60, 2999, 95.0]]),
+                run("awd-all", bf16, "bf16-mixed", 60, [[10, 999, 149.0], [20, 1999, 111.0], [60, 5999, 84.0]]),
+                run("awd-all-2x1024", avx2, "32-true", 60, [[50, 999, 140.0], [60, 1203, 131.0]]),
+            ]
+        ),
+        encoding="utf-8",
+    )
+    shown = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "recipe_study.py"), "--report", str(record)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    tables = shown.stdout.strip().split("\n\n")
+    assert [table.splitlines()[0].split(";")[0] for table in tables] == [
+        f"{avx2}, 32-true, torch 2.13.0+cpu",
+        f"{bf16}, bf16-mixed, torch 2.13.0+cpu",
+    ]
+    by_minutes = tables[0].split("at equal steps")[0].splitlines()
+    rows = {line.split()[0]: line.split() for line in by_minutes if line.startswith("awd-all")}
+    assert rows["awd-all"][3:7] == ["-", "150.0", "110.0", "95.0"]  # at 15, 30, 45 and 60 minutes
+    assert rows["awd-all-2x1024"][3:7] == ["-", "-", "-", "131.0"]
+    # side by side at the one step both reached: the wider network learns more per step, at a third of the speed
+    equal = tables[0].split("at equal steps")[1].splitlines()
+    assert equal[1].split() == ["candidate", "step", "999"]
+    assert equal[2].split() == ["awd-all", "150.0"] and equal[3].split() == ["awd-all-2x1024", "140.0"]
+    assert "at equal steps" not in tables[1]  # one candidate alone
+
+
+def test_recipe_study_report_needs_a_record(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "recipe_study.py"), "--report", str(tmp_path / "none.json")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2 and "no record at" in result.stderr
+
+
+def test_compare_architectures_records_a_plugin_and_reports_it_under_its_machine(tmp_path):
+    record = tmp_path / "families.json"
+    script = str(ROOT / "bench" / "compare_architectures.py")
+    command = [
+        sys.executable, script, "--minutes", "0.05", "--plugins", "gru", "--num-poems", "4", "--record", str(record),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert re.match(r".+, \d+ cores \(.+\), (32-true|bf16-mixed), torch ", result.stdout)  # the machine, named
+    row = next(line for line in result.stdout.splitlines() if line.startswith("| gru |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert int(cells[3]) >= 1 and float(cells[4]) > 1  # steps trained, test perplexity
+    median, highest = map(float, cells[-1].split("/"))
+    assert 0 <= median <= highest
+    import json
+
+    (entry,) = json.loads(record.read_text(encoding="utf-8"))
+    assert entry["plugin"] == "gru" and entry["minutes"] == 0.05 and entry["num_poems"] == 4
+    shown = subprocess.run([sys.executable, script, "--report", str(record)], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    assert row in shown.stdout.splitlines()  # the same row, printed from the record without training
 
 
 def test_recipe_study_refuses_an_unknown_candidate():

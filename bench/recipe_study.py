@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import record
-from machine import LoadWatch, cpu
+from machine import LoadWatch
 
 REPO = Path(__file__).resolve().parents[1]
 REGULAR = "[五绝, 七绝, 五律, 七律]"
@@ -311,7 +311,8 @@ def main() -> None:
                 flush=True,
             )
 
-    print(f"{cpu()}, precision {', '.join(sorted(set(str(r['precision']) for r in results)))}")
+    if results:
+        print(record.heading(results))
     print_tables(results, budget, cores)
     if args.output:
         args.output.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")

@@ -2,9 +2,13 @@
 
 The poems in ``pinned_poems.json`` were written by the decoder before the request redesign (issue 14); any
 change to decoding that moves a single character of them fails here. The models are untrained and initialised
-from a fixed seed, so their scores depend on torch's random stream and not on training arithmetic that could
-differ between CPUs. After a deliberate change of behaviour, rewrite the file with
-``TANGRNN_REPIN=1 python -m pytest tests/decoding/test_pinned_poems.py`` and say why in the commit.
+from a fixed seed, so their scores depend on torch's random stream and not on training arithmetic. They still
+depend, in the last bits, on the CPU's kernels: a sample that falls within rounding of a boundary between two
+characters takes one on AVX2 and the other on AVX-512 (it happened to the batched case). So the file keeps one
+set of poems per kernel capability (``torch.backends.cpu.get_cpu_capability()``) and a machine is checked
+against its own. After a deliberate change of behaviour, rewrite this machine's set with
+``TANGRNN_REPIN=1 python -m pytest tests/decoding/test_pinned_poems.py``, drop the sets of the other kinds (they
+are stale now) and say why in the commit; a set for a kind the file lacks is written the same way on it.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import run_batch, untrained_checkpoint
 
 from tangrnn_core.data.datamodule import PoetryDataModule
@@ -26,6 +31,12 @@ MODELS = {
     "seq2seq": ("seq2seq", TINY),
 }
 JSON = ["--output", "json"]
+CAPABILITY = torch.backends.cpu.get_cpu_capability()
+
+
+def pinned_sets() -> dict[str, dict[str, list[str]]]:
+    """Capability -> case -> poems, as ``pinned_poems.json`` holds them."""
+    return json.loads(PINNED.read_text(encoding="utf-8"))
 
 
 def FP32(arguments: list[str]) -> list[str]:  # noqa: N802 - reads like the other argument lists
@@ -125,15 +136,30 @@ def written(checkpoints, tmp_path_factory) -> dict[str, list[str]]:
         assert result.returncode == 0, f"{name}: {result.stderr}"
         poems[name] = [json.loads(line)["poem"] for line in result.stdout.splitlines() if line.startswith("{")]
     if os.environ.get("TANGRNN_REPIN"):
-        PINNED.write_text(json.dumps(poems, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        sets = {**pinned_sets(), CAPABILITY: poems}
+        PINNED.write_text(json.dumps(dict(sorted(sets.items())), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return poems
 
 
-def test_every_path_is_pinned():
-    assert set(json.loads(PINNED.read_text(encoding="utf-8"))) == set(CASES)
+def test_every_path_is_pinned_for_each_kind_of_cpu():
+    sets = pinned_sets()
+    assert {"AVX2", "AVX512"} <= set(sets), "CI machines are of both kinds; pin both"
+    for capability, poems in sets.items():
+        assert set(poems) == set(CASES), capability
+
+
+def test_kinds_of_cpu_disagree_only_where_rounding_decides():
+    # Different kernels may move a sample across a boundary now and then, not rewrite the decoder's output: if
+    # most cases differ, one set was pinned from a different decoder and is stale.
+    sets = list(pinned_sets().values())
+    for other in sets[1:]:
+        differing = [name for name in CASES if other[name] != sets[0][name]]
+        assert len(differing) <= 3, differing
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_poems_are_the_pinned_ones(written, name):
-    pinned = json.loads(PINNED.read_text(encoding="utf-8"))
-    assert written[name] == pinned[name]
+    sets = pinned_sets()
+    if CAPABILITY not in sets:
+        pytest.skip(f"no poems pinned for {CAPABILITY} kernels; write them with TANGRNN_REPIN=1 on this machine")
+    assert written[name] == sets[CAPABILITY][name]

@@ -7,8 +7,8 @@ depend, in the last bits, on the CPU's kernels: a sample that falls within round
 characters takes one on AVX2 and the other on AVX-512 (it happened to the batched case). So the file keeps one
 set of poems per kernel capability (``torch.backends.cpu.get_cpu_capability()``) and a machine is checked
 against its own. After a deliberate change of behaviour, rewrite this machine's set with
-``TANGRNN_REPIN=1 python -m pytest tests/decoding/test_pinned_poems.py``, drop the sets of the other kinds (they
-are stale now) and say why in the commit; a set for a kind the file lacks is written the same way on it.
+``TANGRNN_REPIN=1 python -m pytest tests/decoding/test_pinned_poems.py`` (it leaves the other kinds' sets as they
+are), run the same on a machine of the other kind, and say why in the commit.
 """
 
 from __future__ import annotations
